@@ -1,0 +1,1 @@
+"""Shared pieces of the wuxia-gpt pipeline. Importing any module here has no side effects."""

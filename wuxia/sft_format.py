@@ -1,0 +1,93 @@
+"""The one place that knows how an SFT example is laid out. prepare_sft, training, sampling, evaluation and
+the chat page all call these functions; nothing else re-derives the layout.
+
+A row is   [prompt tokens][answer tokens][<|endoftext|>][padding ...]
+           |<- prompt_len ->|
+           |<------------- total_len ------------------>|
+The prompt is PROMPT_TEMPLATE with the question filled in. Prompt and answer are tokenized separately and
+concatenated, so the prompt's tokens are exactly those the model is given at inference time, and the answer
+span is known by position (never re-found by searching the tokens for a question mark).
+"""
+import numpy as np
+
+PROMPT_TEMPLATE = "问：{question}\n答："
+# where an over-long answer may be cut so that it still ends after a whole sentence
+SENTENCE_ENDS = "。！？!?…；;"
+CLOSING_QUOTES = "”」』\"'）)"
+
+
+def format_prompt(question):
+    return PROMPT_TEMPLATE.format(question=question.strip())
+
+
+def encode_prompt(tokenizer, question):
+    return tokenizer.encode(format_prompt(question))
+
+
+def sentence_cut_points(answer):
+    """Character offsets where the answer may end: just after a sentence end (and any closing quotes that
+    follow it)."""
+    points = []
+    i = 0
+    while i < len(answer):
+        if answer[i] in SENTENCE_ENDS:
+            j = i + 1
+            while j < len(answer) and (answer[j] in SENTENCE_ENDS or answer[j] in CLOSING_QUOTES):
+                j += 1
+            points.append(j)
+            i = j
+        else:
+            i += 1
+    return points
+
+
+def encode_example(tokenizer, question, answer, block_size):
+    """Tokenize one QA pair into a row of at most block_size tokens.
+
+    Returns (ids, prompt_len, status); status is "ok", "truncated" (the answer was cut after its last
+    whole sentence that fits) or "too_long" (ids is None: not even the question and one sentence fit).
+    The row always ends with <|endoftext|>, so the model learns to stop."""
+    prompt_ids = encode_prompt(tokenizer, question)
+    answer_ids = tokenizer.encode(answer.strip())
+    if len(prompt_ids) + len(answer_ids) + 1 <= block_size:
+        return prompt_ids + answer_ids + [tokenizer.eot_id], len(prompt_ids), "ok"
+    room = block_size - len(prompt_ids) - 1
+    if room <= 0:
+        return None, len(prompt_ids), "too_long"
+    # the longest whole-sentence prefix that fits; token counts grow with the prefix, so search backwards
+    answer = answer.strip()
+    for cut in reversed(sentence_cut_points(answer)):
+        cut_ids = tokenizer.encode(answer[:cut])
+        if len(cut_ids) <= room:
+            return prompt_ids + cut_ids + [tokenizer.eot_id], len(prompt_ids), "truncated"
+    return None, len(prompt_ids), "too_long"
+
+
+def loss_mask_for_row(prompt_len, total_len, width):
+    """For a row used as x = row[:-1], y = row[1:] (width = len(y)): 1 exactly where the target y[j] is an
+    answer token or the final <|endoftext|>, 0 on the prompt and the padding."""
+    positions = np.arange(width)
+    return ((positions + 1 >= prompt_len) & (positions + 1 < total_len)).astype(np.float32)
+
+
+def loss_masks(prompt_lens, total_lens, width):
+    """loss_mask_for_row for a batch of rows at once (arrays of prompt and total lengths)."""
+    targets = np.arange(1, width + 1)[None, :]
+    prompt_lens = np.asarray(prompt_lens)[:, None]
+    total_lens = np.asarray(total_lens)[:, None]
+    return ((targets >= prompt_lens) & (targets < total_lens)).astype(np.float32)
+
+
+def show_row(tokenizer, ids, prompt_len, total_len):
+    """One line per token: position, id, the token's text and whether it is supervised. For checking an
+    answer span with one's own eyes (prepare_sft.py --show=N)."""
+    mask = loss_masks([prompt_len], [total_len], total_len)[0]
+    lines = [f"{'pos':>4} {'id':>6}  {'loss':<4} token"]
+    for pos in range(total_len):
+        # the mask is indexed by target: token `pos` is supervised when predicting it from pos-1
+        supervised = pos >= 1 and mask[pos - 1] > 0
+        text = tokenizer.decode_bytes([ids[pos]]).decode("utf-8", errors="backslashreplace")
+        if ids[pos] == tokenizer.eot_id:
+            text = "<|endoftext|>"
+        lines.append(f"{pos:>4} {ids[pos]:>6}  {'1' if supervised else '.':<4} {text!r}")
+    return "\n".join(lines)

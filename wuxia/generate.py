@@ -1,0 +1,151 @@
+"""Text generation: sampling with a KV cache, stop at <|endoftext|>, several prompts in one batch, a
+streaming form, and a window that slides when the text outgrows the model's context.
+
+sample.py, the eval scripts, the chat page and the terminal chat all generate through generate_tokens(),
+so a seed and settings give the same answer everywhere.
+"""
+from contextlib import nullcontext
+
+import torch
+from torch.nn import functional as F
+
+from wuxia.sft_format import encode_prompt
+from wuxia.tokenizer import StreamDecoder
+
+
+def encode_input(tokenizer, text, sft):
+    """What the model is given for a user's text: an SFT model gets its training template around the
+    question; a pretrained model simply continues the text."""
+    return encode_prompt(tokenizer, text) if sft else tokenizer.encode(text)
+
+
+def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
+    """Scale by temperature, then keep the top_k most likely tokens and the smallest set whose probability
+    reaches top_p (0 / 1.0 switch either off). Returns logits with the rest at -inf."""
+    logits = logits / max(temperature, 1e-8)
+    if top_k and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, [-1]]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        # drop a token when the tokens before it already reach top_p (the most likely one always stays)
+        drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        drop = drop_sorted.scatter(1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def penalize_repeats(logits, seen, penalty):
+    """CTRL's repetition penalty on the tokens a row has already generated: positive logits are divided by
+    the penalty, negative ones multiplied. The prompt is not penalized: an answer must be free to name the
+    people its question names."""
+    if penalty == 1.0:
+        return logits
+    penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
+    return torch.where(seen, penalized, logits)
+
+
+def _run_window(model, tokens, valid, cache):
+    """Forward a (left-padded) window of tokens; returns the next-token logits of each row."""
+    positions = (valid.long().cumsum(1) - 1).clamp(min=0)
+    attn_mask = None
+    if not bool(valid.all()):
+        T = tokens.size(1)
+        causal = torch.tril(torch.ones(T, T, dtype=torch.bool, device=tokens.device))
+        attn_mask = causal[None, None] & valid[:, None, None, :]
+        # a padding position attends to itself, so no attention row is empty (that would give NaN)
+        attn_mask = attn_mask | torch.eye(T, dtype=torch.bool, device=tokens.device)[None, None]
+    logits, _ = model(tokens, positions=positions, attn_mask=attn_mask, cache=cache)
+    return logits[:, -1, :]
+
+
+@torch.no_grad()
+def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top_k=0, top_p=1.0,
+                    repetition_penalty=1.0, seed=None, use_cache=True, autocast=None):
+    """Generate from a batch of prompts (lists of token ids, any lengths). Yields one list per step with
+    each row's new token, or None for a row that has already stopped at <|endoftext|> (the <|endoftext|>
+    itself is not yielded). temperature 0 is greedy decoding.
+
+    The window slides: when prompt + generation fill the model's context, generation continues from the
+    last half of the context (re-encoded at fresh positions, since positions are learned)."""
+    model.eval()
+    device = next(model.parameters()).device
+    block_size = model.config.block_size
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    autocast = autocast or nullcontext()
+    batch = len(prompts)
+    width = max(1, max(len(p) for p in prompts))
+    tokens = torch.full((batch, width), eot_id, dtype=torch.long, device=device)
+    valid = torch.zeros((batch, width), dtype=torch.bool, device=device)
+    for row, prompt in enumerate(prompts):
+        if prompt:
+            tokens[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            valid[row, width - len(prompt):] = True
+    valid[:, -1] = True  # an empty prompt starts from <|endoftext|>, the start-of-document token
+    seen = torch.zeros((batch, model.config.vocab_size), dtype=torch.bool, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    cache = None
+    for _ in range(max_new_tokens):
+        with autocast:
+            if cache is not None and cache[0].length < block_size:
+                step_mask = None if bool(valid.all()) else valid[:, None, None, :]
+                positions = (valid.long().sum(1, keepdim=True) - 1)
+                logits, _ = model(tokens[:, -1:], positions=positions, attn_mask=step_mask, cache=cache)
+                logits = logits[:, -1, :]
+            else:
+                # first step, no cache, or a full context: (re)encode the window
+                keep = block_size if cache is None else block_size // 2
+                tokens, valid = tokens[:, -keep:], valid[:, -keep:]
+                if use_cache:
+                    dtype = model.transformer.wte.weight.dtype
+                    if isinstance(autocast, torch.autocast):
+                        dtype = autocast.fast_dtype
+                    cache = model.new_cache(batch, block_size, device, dtype)
+                logits = _run_window(model, tokens, valid, cache)
+        logits = penalize_repeats(logits.float(), seen, repetition_penalty)
+        if temperature == 0:
+            next_ids = logits.argmax(dim=-1)
+        else:
+            probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
+            next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        next_ids = torch.where(finished, torch.full_like(next_ids, eot_id), next_ids)
+        yield [None if done or int(t) == eot_id else int(t) for t, done in zip(next_ids.tolist(), finished.tolist())]
+        finished |= next_ids == eot_id
+        if bool(finished.all()):
+            return
+        seen[torch.arange(batch, device=device), next_ids] = True
+        tokens = torch.cat([tokens, next_ids[:, None]], dim=1)
+        valid = torch.cat([valid, torch.ones((batch, 1), dtype=torch.bool, device=device)], dim=1)
+
+
+def generate(model, prompts, max_new_tokens, eot_id, **options):
+    """All of generate_tokens at once. Returns (new_ids per row, stopped per row): stopped is True when the
+    row ended at <|endoftext|>, False when max_new_tokens cut it."""
+    new_ids = [[] for _ in prompts]
+    stopped = [False] * len(prompts)
+    for step in generate_tokens(model, prompts, max_new_tokens, eot_id, **options):
+        for row, token in enumerate(step):
+            if token is None:
+                stopped[row] = True
+            else:
+                new_ids[row].append(token)
+    return new_ids, stopped
+
+
+def stream_text(model, tokenizer, prompt_ids, max_new_tokens, **options):
+    """One prompt, yielding text as it is generated (never a half character), for terminals and web pages."""
+    decoder = StreamDecoder(tokenizer)
+    for step in generate_tokens(model, [prompt_ids], max_new_tokens, tokenizer.eot_id, **options):
+        if step[0] is None:
+            break
+        piece = decoder.push(step[0])
+        if piece:
+            yield piece
+
+
+def trim_to_sentence(text, ends="。！？!?…”」』\n"):
+    """Cut an unfinished continuation back to its last complete sentence (unchanged if it has none)."""
+    cut = max(text.rfind(c) for c in ends)
+    return text[:cut + 1].rstrip("\n") if cut >= 0 else text

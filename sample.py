@@ -1,0 +1,110 @@
+"""Sample from a trained model: continue a text (pretrained checkpoint) or answer a question (SFT checkpoint).
+
+    python sample.py --start="杨过被他掌力震伤胸膛"                          # continue a passage
+    python sample.py --out_dir=out/sft --start="介绍一下《天龙八部》的主角？"   # answer a question
+    python sample.py --out_dir=out/sft --start=FILE:questions.txt           # one prompt per line
+    python sample.py --out_dir=out/sft --interactive                        # terminal chat
+
+An SFT checkpoint gets the prompt wrapped in the template it was trained with, so it answers; a pretrained
+checkpoint continues the text. Samples are printed and saved to <out_dir>/samples.txt.
+"""
+import os
+import sys
+import time
+from contextlib import nullcontext
+
+import torch
+
+from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.configurator import configure
+from wuxia.generate import encode_input, generate, stream_text, trim_to_sentence
+
+# -----------------------------------------------------------------------------------------------------------
+out_dir = "out/pretrain_jinyong"
+checkpoint = "best"           # "best" (lowest val loss) or "last"
+start = "杨过被他掌力震伤胸膛"   # the prompt, or FILE:path with one prompt per line
+num_samples = 3               # samples per prompt, generated together in one batch
+max_new_tokens = 256
+temperature = 0.8             # 0 is greedy decoding
+top_k = 200                   # 0 switches it off
+top_p = 0.95                  # 1.0 switches it off
+repetition_penalty = 1.1      # 1.0 switches it off
+trim = False                  # cut an unfinished continuation back to its last complete sentence
+interactive = False           # a terminal chat: type a prompt, watch the answer stream in; Ctrl-D to quit
+seed = 1337
+device = "auto"
+# -----------------------------------------------------------------------------------------------------------
+configure(globals(), sys.argv[1:])
+
+device = pick_device(device)
+autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
+model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
+sft = ckpt.get("data_kind") == "sft"
+options = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+               autocast=autocast)
+
+
+def warn_unknown(text):
+    unknown = tokenizer.count_unknown(text)
+    if unknown:
+        print(f"(note: {unknown} character(s) of the prompt are not in the model's vocabulary and are read as <unk>)",
+              file=sys.stderr)
+
+
+if interactive:
+    mode = "question" if sft else "text to continue"
+    print(f"{out_dir}: {'SFT model, asks questions' if sft else 'pretrained model, continues text'}. "
+          f"Type a {mode}; Ctrl-D or Ctrl-C to quit.")
+    turn = 0
+    while True:
+        try:
+            text = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            break
+        if not text:
+            continue
+        warn_unknown(text)
+        if not sft:
+            print(text, end="", flush=True)
+        try:
+            for piece in stream_text(model, tokenizer, encode_input(tokenizer, text, sft), max_new_tokens,
+                                     seed=seed + turn, **options):
+                print(piece, end="", flush=True)
+        except KeyboardInterrupt:  # Ctrl-C stops this answer, not the chat
+            print(" [stopped]", end="")
+        print()
+        turn += 1
+    sys.exit(0)
+
+if start.startswith("FILE:"):
+    with open(start[len("FILE:"):], encoding="utf-8") as f:
+        prompts = [line.strip() for line in f if line.strip()]
+else:
+    prompts = [start]
+
+lines = []
+t0, new_tokens = time.time(), 0
+for prompt_index, prompt in enumerate(prompts):
+    warn_unknown(prompt)
+    prompt_ids = encode_input(tokenizer, prompt, sft)
+    outputs, stopped = generate(model, [prompt_ids] * num_samples, max_new_tokens, tokenizer.eot_id,
+                                seed=seed + prompt_index, **options)
+    for k, (ids, ended) in enumerate(zip(outputs, stopped)):
+        new_tokens += len(ids)
+        text = tokenizer.decode(ids)
+        if trim and not ended:
+            text = trim_to_sentence(text)
+        shown = f"问：{prompt}\n答：{text}" if sft else prompt + text
+        if not ended and not trim:
+            shown += " …"  # cut by max_new_tokens
+        lines.append(f"--- sample {k + 1} of prompt {prompt_index + 1}{'' if ended else ' (max_new_tokens reached)'}\n{shown}")
+        print(lines[-1], flush=True)
+
+seconds = time.time() - t0
+print(f"--- {new_tokens} tokens in {seconds:.1f} s ({new_tokens / max(seconds, 1e-9):.0f} tokens/s) on {device}")
+os.makedirs(out_dir, exist_ok=True)
+samples_path = os.path.join(out_dir, "samples.txt")
+with open(samples_path, "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+print(f"saved to {samples_path}")

@@ -1,0 +1,180 @@
+"""prepare.py and wuxia/text.py: messy real files (every encoding and line-ending style the issue lists) come
+out as clean text, and the token files decode back to exactly that text."""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import run
+from wuxia.text import (clean_text, decode_text, find_input_files, paragraphs, pieces_for_encoding,
+                        split_train_val, t2s_converter)
+from wuxia.tokenizer import GPT2Tokenizer, tokenizer_from_meta
+
+SIMPLIFIED = ["第一回　风雪惊变", "钱塘江浩浩江水，日日夜夜无穷无休的从临安牛家村边绕过，东流入海。",
+              "江畔一排数十株乌柏树，叶子似火烧般红，正是八月天时。", "“你是谁？”那汉子问道。",
+              "Guo Jing said: \"OK!\" 123"]
+TRADITIONAL = ["第一回　風雪驚變", "錢塘江浩浩江水，日日夜夜無窮無休的從臨安牛家村邊繞過，東流入海。",
+               "江畔一排數十株烏柏樹，葉子似火燒般紅，正是八月天時。", "「你是誰？」那漢子問道。",
+               "Guo Jing said: \"OK!\" 123"]
+ADS = ["本书来自 www.example-novels.com 免费下载", "更多好书请关注某某小说网"]
+
+
+def lines(paras, indent="\u3000\u3000", newline="\n", blank=False):
+    return "".join(indent + p + newline + (newline if blank else "") for p in paras)
+
+
+def fixture_files():
+    """{file name: (bytes, encoding label prepare must detect, cleaned text prepare must produce)}."""
+    clean = "\n".join(SIMPLIFIED)
+    gbk_with_bad_byte = (lines(SIMPLIFIED[:2], newline="\r\n").encode("gbk")
+                         + "\u3000\u3000江畔一排".encode("gbk") + b"\xff"
+                         + ("数十株乌柏树，叶子似火烧般红，正是八月天时。\r\r\n" + lines(SIMPLIFIED[3:])).encode("gbk"))
+    chapter_on_one_line = SIMPLIFIED[0] + "\n" + "".join("\u3000\u3000" + p for p in SIMPLIFIED[1:]) + "\n"
+    utf8_bad_byte = lines(SIMPLIFIED).encode("utf-8") + b"\x80"
+    if len(utf8_bad_byte) % 2:
+        utf8_bad_byte += b"\n"
+    return {
+        "01_utf8.txt": (lines(SIMPLIFIED).encode("utf-8"), "utf-8", clean),
+        "02_utf8_bom_crlf_blank_lines.txt": (lines(SIMPLIFIED, "  ", "\r\n", blank=True).encode("utf-8-sig"),
+                                             "utf-8-sig", clean),
+        "03_gbk_bad_byte_mixed_endings.txt": (gbk_with_bad_byte, "gb18030",
+                                              clean.replace("江畔一排", "江畔一排\ufffd")),
+        "04_big5.txt": (lines(TRADITIONAL, newline="\r\n").encode("big5"), "big5", "\n".join(TRADITIONAL)),
+        "05_utf16_bom.txt": (lines(SIMPLIFIED).encode("utf-16"), "utf-16", clean),
+        "06_chapter_on_one_line.txt": (chapter_on_one_line.encode("utf-8"), "utf-8", clean),
+        "07_ads.txt": (lines(ADS + SIMPLIFIED).encode("utf-8"), "utf-8", clean),
+        "08_utf8_bad_byte_even_length.txt": (utf8_bad_byte, "utf-8", clean + "\n\ufffd"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(fixture_files()))
+def test_decode_and_clean_each_style(name):
+    data, encoding, clean = fixture_files()[name]
+    text, detected, replaced_bytes = decode_text(data)
+    assert detected == encoding
+    assert replaced_bytes == (1 if "bad_byte" in name else 0)
+    cleaned, _, n_dropped = clean_text(text, re.compile("www\\.|好书"))
+    assert cleaned == clean
+    assert n_dropped == (2 if name == "07_ads.txt" else 0)
+
+
+def test_wrong_decodings_do_not_fail_so_detection_must_score_them():
+    """The traps: these bytes decode "without error" in the wrong encoding, into mojibake."""
+    big5 = "\n".join(TRADITIONAL).encode("big5")
+    assert big5.decode("gb18030") != "\n".join(TRADITIONAL)  # no exception: GB18030 takes Big5 bytes
+    assert decode_text(big5)[:2] == ("\n".join(TRADITIONAL), "big5")
+    utf8 = "\n".join(SIMPLIFIED).encode("utf-8")
+    assert len(utf8) % 2 == 0 and utf8.decode("utf-16-le")  # no exception: UTF-16 takes these UTF-8 bytes
+    assert decode_text(utf8)[:2] == ("\n".join(SIMPLIFIED), "utf-8")
+
+
+def test_utf16_without_bom_and_utf32():
+    text = "\n".join(SIMPLIFIED)
+    assert decode_text(text.encode("utf-16-le"))[:2] == (text, "utf-16-le")
+    assert decode_text(text.encode("utf-16-be"))[:2] == (text, "utf-16-be")
+    assert decode_text(text.encode("utf-32"))[:2] == (text, "utf-32")
+
+
+def test_paragraphs_line_endings_indentation_and_marks():
+    text = "\ufeff  一\r\n\u3000\u3000二\n\n\n三\r\r\n\t四 \r五\u3000\u3000六\u3000\u3000\u3000七\n \u3000 \n第八回　标题"
+    assert paragraphs(text) == ["一", "二", "三", "四", "五", "六", "七", "第八回　标题"]
+
+
+def test_clean_text_options():
+    text = "\u3000\u3000廣告 www.x.com\n\u3000\u3000郭靖說道。\n\u3000\u3000黃蓉笑了。\n"
+    cleaned, n_paragraphs, n_dropped = clean_text(text, re.compile("www"), convert=str.upper, join_paragraphs=True)
+    assert (cleaned, n_paragraphs, n_dropped) == ("郭靖說道。黃蓉笑了。", 2, 1)
+    pytest.importorskip("opencc")
+    assert clean_text(text, convert=t2s_converter())[0] == "广告 www.x.com\n郭靖说道。\n黄蓉笑了。"
+
+
+def test_split_train_val_keeps_every_book_in_val():
+    book = "\n".join(f"第{i}段。" * 3 for i in range(100))
+    train, val = split_train_val(book, 0.1)
+    assert train + val == book
+    assert train.endswith("\n") and 0.08 < len(val) / len(book) < 0.12
+    assert split_train_val("一二", 0.1) == ("一", "二")  # a tiny book still has a val part
+    assert split_train_val("一句话没有换行" * 10, 0.1)[1]
+
+
+def test_pieces_encode_exactly_like_the_whole_text():
+    text = ("郭靖道：“好！”他转身就走。Hello, world!\n  indented line\n\n" + "黄蓉笑道：“靖哥哥。”" * 50) * 40
+    pieces = pieces_for_encoding(text, target_chars=100)
+    assert "".join(pieces) == text and len(pieces) > 20
+    tokenizer = GPT2Tokenizer()
+    assert [t for ids in tokenizer.encode_lines(pieces) for t in ids] == tokenizer.encode(text)
+
+
+def test_find_input_files(tmp_path):
+    (tmp_path / "books" / "more").mkdir(parents=True)
+    for name in ("books/a.txt", "books/more/b.TXT", "books/notes.md", "c.txt"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    files, unmatched = find_input_files([str(tmp_path / "books"), str(tmp_path / "*.txt"),
+                                         str(tmp_path / "c.txt"), str(tmp_path / "nothing*.txt")])
+    assert [os.path.relpath(f, tmp_path) for f in files] == ["books/a.txt", "books/more/b.TXT", "c.txt"]
+    assert unmatched == [str(tmp_path / "nothing*.txt")]
+
+
+def split_books(ids, tokenizer):
+    """Token ids of a .bin file -> the decoded text of each book's part (they end with <|endoftext|>)."""
+    ends = np.flatnonzero(ids == tokenizer.eot_id)
+    assert ends[-1] == len(ids) - 1
+    return [tokenizer.decode(part.tolist()) for part in np.split(ids, ends + 1)[:-1]]
+
+
+@pytest.mark.parametrize("tokenizer_name", ["gpt2", "char"])
+def test_prepare_round_trip(tmp_path, tokenizer_name):
+    files = fixture_files()
+    (tmp_path / "raw").mkdir()
+    for name, (data, _, _) in files.items():
+        (tmp_path / "raw" / name).write_bytes(data)
+    result = run("prepare.py", "--dataset=books", "--input=raw/", f"--tokenizer={tokenizer_name}",
+                 "--drop_lines=www\\.|好书", cwd=tmp_path)
+    out = tmp_path / "data" / "books"
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    tokenizer = tokenizer_from_meta(meta)
+    train = np.fromfile(out / "train.bin", dtype=meta["dtype"])
+    val = np.fromfile(out / "val.bin", dtype=meta["dtype"])
+    train_parts, val_parts = split_books(train, tokenizer), split_books(val, tokenizer)
+
+    expected = [clean for _, _, clean in (files[name] for name in sorted(files))]
+    assert [t + v for t, v in zip(train_parts, val_parts)] == expected
+    assert len(val_parts) == len(expected) and all(val_parts)  # every book is in val
+    assert [f["encoding"] for f in meta["files"]] == [files[name][1] for name in sorted(files)]
+    assert [f["replaced_bytes"] for f in meta["files"]] == [("bad_byte" in name) * 1 for name in sorted(files)]
+    assert meta["kind"] == "pretrain" and meta["dtype"] == "uint16" and meta["tokenizer"] == tokenizer_name
+    assert (meta["train_tokens"], meta["val_tokens"]) == (len(train), len(val))
+    assert meta["train_chars"] == sum(map(len, train_parts)) and meta["val_chars"] == sum(map(len, val_parts))
+    assert meta["eot_id"] == tokenizer.eot_id and meta["vocab_size"] == tokenizer.vocab_size
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    assert "8 files" in result.stdout and "2 bytes replaced" in result.stdout
+
+
+def test_prepare_t2s_and_joined_paragraphs(tmp_path):
+    pytest.importorskip("opencc")
+    (tmp_path / "big5.txt").write_bytes(lines(TRADITIONAL, newline="\r\n").encode("big5"))
+    run("prepare.py", "--dataset=joined", "--input=big5.txt", "--tokenizer=char", "--t2s", "--join_paragraphs",
+        cwd=tmp_path)
+    out = tmp_path / "data" / "joined"
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    tokenizer = tokenizer_from_meta(meta)
+    text = "".join(split_books(np.fromfile(out / "train.bin", dtype=np.uint16), tokenizer)
+                   + split_books(np.fromfile(out / "val.bin", dtype=np.uint16), tokenizer))
+    assert text.startswith("第一回　风雪惊变钱塘江浩浩江水，日日夜夜无穷无休的从临安") and "\n" not in text
+
+
+def test_prepare_min_char_count_makes_unk(tmp_path):
+    (tmp_path / "a.txt").write_text("甲甲甲乙乙丙\n" * 3 + "丁\n", encoding="utf-8")
+    run("prepare.py", "--dataset=rare", "--input=a.txt", "--tokenizer=char", "--min_char_count=2", cwd=tmp_path)
+    meta = json.loads((tmp_path / "data" / "rare" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["chars"][:2] == "甲乙" and "丙" in meta["chars"] and "丁" not in meta["chars"]
+    assert meta["unknown_chars"] == 1
+
+
+def test_no_input_files_says_where_it_looked(tmp_path):
+    result = run("prepare.py", "--dataset=missing", check=False, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "no input files found" in result.stderr and os.path.join("data", "missing", "raw") in result.stderr
+    assert "--input=" in result.stderr and not (tmp_path / "data" / "missing").exists()

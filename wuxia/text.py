@@ -1,0 +1,204 @@
+"""Reading real novel files: find them, detect their encoding, decode them without crashing, and clean the
+text into one paragraph per line.
+
+Real files are messy: UTF-8 with or without a BOM, GB18030/GBK (old ones with a few undecodable bytes),
+Big5, UTF-16; CRLF, LF and stray \\r\\r\\n mixed in one file; whole chapters on one line with paragraphs
+marked only by two full-width spaces; website ads on the first lines. Everything here is a pure function
+of its arguments, so each step can be tested on its own.
+"""
+import codecs
+import glob
+import os
+import re
+from functools import lru_cache
+
+import numpy as np
+
+# (BOM, label, codec); UTF-32's little-endian BOM starts with UTF-16's, so UTF-32 is checked first
+BOMS = [
+    (codecs.BOM_UTF32_LE, "utf-32", "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32", "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8-sig", "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16", "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16", "utf-16-be"),
+]
+# encodings tried when a file has no BOM and is not valid UTF-8, in order of preference on a tie.
+# GB18030 is a superset of GBK and GB2312; cp950 is Big5 as Windows (and most Big5 novel files) write it.
+CANDIDATES = [("utf-8", "utf-8"), ("gb18030", "gb18030"), ("big5", "cp950"),
+              ("utf-16-le", "utf-16-le"), ("utf-16-be", "utf-16-be")]
+DETECT_SAMPLE_BYTES = 1 << 18  # candidates are scored on the first 256 KiB, then the winner decodes it all
+
+_ESCAPE_HANDLER = "wuxia.escape_bytes"
+_ESCAPED_BYTES = re.compile("[\udc00-\udcff]+")  # where _escape_bytes put undecodable bytes
+
+
+def _escape_bytes(error):
+    """Decoding error handler: each undecodable byte b becomes the lone surrogate U+DC00+b. No codec ever
+    decodes to a lone surrogate, so afterwards the replaced bytes can be counted exactly."""
+    bad = error.object[error.start:error.end]
+    return "".join(chr(0xDC00 + b) for b in bad), error.end
+
+
+def _decode_escaping(data, codec):
+    codecs.register_error(_ESCAPE_HANDLER, _escape_bytes)  # idempotent; done here, not on import
+    return data.decode(codec, errors=_ESCAPE_HANDLER)
+
+
+@lru_cache(maxsize=1)
+def _common_codepoints():
+    """Sorted code points of characters that real Chinese text is mostly made of: the 3755 level-1 hanzi of
+    GB2312, the 5401 common hanzi of Big5, ASCII, and Chinese punctuation. A wrong decoding (Big5 bytes
+    read as GBK, UTF-8 bytes read as UTF-16, ...) decodes "without error" into rare characters instead."""
+    chars = set(chr(c) for c in range(0x20, 0x7F)) | set("\t\n\r")
+    chars |= set(chr(c) for c in range(0x3000, 0x3012))  # 　、。〃〄々〆〇〈〉《》「」『』【】
+    chars |= set(chr(c) for c in range(0xFF01, 0xFF5F))  # full-width ！＂＃ ... ，．：；？ ... ～
+    chars |= set("—…‘’“”·")
+    for lead in range(0xB0, 0xD8):  # GB2312 level 1
+        for trail in range(0xA1, 0xFF):
+            chars.update(bytes([lead, trail]).decode("gb2312", errors="ignore"))
+    for lead in range(0xA4, 0xC7):  # Big5 common characters, 0xA440-0xC67E
+        for trail in list(range(0x40, 0x7F)) + list(range(0xA1, 0xFF)):
+            if (lead, trail) <= (0xC6, 0x7E):
+                chars.update(bytes([lead, trail]).decode("cp950", errors="ignore"))
+    return np.array(sorted(ord(c) for c in chars), dtype=np.uint32)
+
+
+def plausibility(text):
+    """How much `text` looks like real (Chinese or English) text: the share of its characters that are
+    common ones, minus a penalty for undecodable bytes. Near 1 for a right decoding, far lower for mojibake."""
+    if not text:
+        return 0.0
+    codepoints = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    common = _common_codepoints()
+    pos = np.minimum(np.searchsorted(common, codepoints), len(common) - 1)
+    n_common = int((common[pos] == codepoints).sum())
+    n_escaped = int(((codepoints >= 0xDC00) & (codepoints <= 0xDCFF)).sum())
+    return (n_common - 5 * n_escaped) / len(codepoints)
+
+
+def detect_encoding(data):
+    """Returns (label, codec, bom_length) for the bytes of one file.
+
+    A BOM decides. Otherwise valid UTF-8 (with no NUL characters, which would mean UTF-16) is UTF-8.
+    Otherwise every candidate decodes a sample and the most plausible text wins: "it decoded without error"
+    proves nothing, since GB18030 decodes Big5 bytes into mojibake and UTF-16 decodes almost anything."""
+    for bom, label, codec in BOMS:
+        if data.startswith(bom):
+            return label, codec, len(bom)
+    try:
+        if "\x00" not in data.decode("utf-8"):
+            return "utf-8", "utf-8", 0
+    except UnicodeDecodeError:
+        pass
+    sample = data[:DETECT_SAMPLE_BYTES]
+    best = None
+    for label, codec in CANDIDATES:
+        if codec.startswith("utf-16") and len(data) % 2:
+            continue
+        score = plausibility(_decode_escaping(sample, codec))
+        if best is None or score > best[0]:
+            best = (score, label, codec)
+    return best[1], best[2], 0
+
+
+def decode_text(data):
+    """Decode the bytes of one file. Returns (text, encoding label, replaced_bytes): every run of
+    undecodable bytes becomes one U+FFFD, and replaced_bytes counts the bytes that were replaced."""
+    label, codec, bom_length = detect_encoding(data)
+    text = _decode_escaping(data[bom_length:], codec)
+    replaced_bytes = sum(len(run) for run in _ESCAPED_BYTES.findall(text))
+    if replaced_bytes:
+        text = _ESCAPED_BYTES.sub("\ufffd", text)
+    return text, label, replaced_bytes
+
+
+# two or more full-width spaces inside a line mark a paragraph start (a whole chapter on one line)
+_PARAGRAPH_MARK = re.compile("[ \t]*\u3000{2,}")
+# invisible characters that carry no text: BOMs in the middle of a file (from concatenated files), controls
+_INVISIBLE = re.compile("[\ufeff\u200b\x00-\x08\x0e-\x1b\x7f]")
+
+
+def paragraphs(text):
+    """Split decoded text into clean paragraphs: any line ending (CRLF, LF, CR, stray \\r\\r\\n), a run of
+    full-width spaces inside a line, indentation (full-width or ASCII spaces) stripped, empty ones gone."""
+    result = []
+    for line in _INVISIBLE.sub("", text).splitlines():
+        for piece in _PARAGRAPH_MARK.split(line):
+            piece = piece.strip()  # str.strip() also removes full-width spaces (U+3000) and U+00A0
+            if piece:
+                result.append(piece)
+    return result
+
+
+def clean_text(text, drop_pattern=None, convert=None, join_paragraphs=False):
+    """Decoded text -> (cleaned text, number of paragraphs, number of paragraphs dropped).
+
+    drop_pattern: a compiled regex; paragraphs it matches (re.search, on the paragraph as it is in the file,
+    before conversion) are dropped, e.g. a website ad. convert: a function applied to the text, e.g.
+    traditional -> simplified. The result is one paragraph per line, or (join_paragraphs) all paragraphs
+    run together with no newline at all, as the course's students did."""
+    kept = paragraphs(text)
+    n_dropped = 0
+    if drop_pattern is not None:
+        n_before = len(kept)
+        kept = [p for p in kept if not drop_pattern.search(p)]
+        n_dropped = n_before - len(kept)
+    cleaned = ("" if join_paragraphs else "\n").join(kept)
+    if convert is not None:
+        cleaned = convert(cleaned)
+    return cleaned, len(kept), n_dropped
+
+
+def t2s_converter():
+    """Traditional -> simplified Chinese with OpenCC, as a function of a string."""
+    try:
+        import opencc
+    except ImportError:
+        raise SystemExit("--t2s needs OpenCC for Python: pip install opencc   (or leave out --t2s)")
+    return opencc.OpenCC("t2s").convert
+
+
+def split_train_val(text, val_fraction):
+    """Split one book into (train, val): val is the last val_fraction of its characters, cut at a paragraph
+    boundary when one lies in the last half of the train part, and never empty for a book of 2+ characters."""
+    cut = min(int(len(text) * (1 - val_fraction)), len(text) - 1)
+    newline = text.rfind("\n", 0, cut)
+    if newline >= cut // 2:
+        cut = newline + 1
+    return text[:cut], text[cut:]
+
+
+# places where GPT-2's pre-tokenizer always starts a new token: after a newline between two non-space
+# characters (a run of whitespace can be one pre-token), and between Chinese punctuation and a CJK
+# ideograph (punctuation and letters never share a pre-token)
+_SAFE_CUT = re.compile("(?<=\\S\n)(?=\\S)|(?<=[。！？，；：、”」』])(?=[\u4e00-\u9fff])")
+
+
+def pieces_for_encoding(text, target_chars=1 << 16):
+    """Cut text into pieces of about target_chars at places where BPE never merges across, so encoding the
+    pieces separately (in parallel) gives exactly the tokens of encoding the whole text."""
+    pieces = []
+    start = 0
+    while start < len(text):
+        match = _SAFE_CUT.search(text, start + target_chars) if start + target_chars < len(text) else None
+        end = match.start() if match else len(text)
+        pieces.append(text[start:end])
+        start = end
+    return pieces
+
+
+def find_input_files(patterns):
+    """Files named by a list of paths, folders (every .txt file inside, recursively) and glob patterns, in
+    the order given, each once. Returns (files, patterns that matched nothing)."""
+    files, unmatched = [], []
+    for pattern in patterns:
+        if os.path.isdir(pattern):
+            found = sorted(glob.glob(os.path.join(pattern, "**", "*.[tT][xX][tT]"), recursive=True))
+        elif os.path.isfile(pattern):
+            found = [pattern]
+        else:
+            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        if not found:
+            unmatched.append(pattern)
+        files += [f for f in found if f not in files]
+    return files, unmatched

@@ -1,0 +1,51 @@
+"""Chat with a trained model in the browser: a local Gradio page with the answer streaming in.
+
+    pip install -r requirements-chat.txt                      # Gradio, once
+    python chat_web.py --out_dir=out/sft                      # then open http://127.0.0.1:7860
+    python chat_web.py --out_dir=out/pretrain_jinyong         # a pretrained model: completion mode
+    python chat_web.py --out_dir=out/sft --host=0.0.0.0 --port=8000   # reachable from other machines
+
+An SFT checkpoint answers questions (the prompt wrapped in its training template); a pretrained one
+continues the text. The settings below are the controls' starting values; with the same seed and settings
+the page answers exactly as `python sample.py --out_dir=... --start=QUESTION --num_samples=1 --seed=S`.
+Several browsers at once are served one answer at a time, in turn.
+"""
+import sys
+from contextlib import nullcontext
+
+import torch
+
+from wuxia.chat_page import build_page, require_gradio
+from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.configurator import configure
+
+# -----------------------------------------------------------------------------------------------------------
+out_dir = "out/sft"
+checkpoint = "best"           # "best" (lowest val loss) or "last"
+host = "127.0.0.1"            # 0.0.0.0 serves other machines too: there is no login, so mind who can reach it
+port = 7860
+max_new_tokens = 256
+max_new_tokens_limit = 1024   # the most a visitor may ask for
+max_input_chars = 500         # longer questions are refused politely
+temperature = 0.8             # 0 is greedy decoding
+top_k = 200                   # 0 switches it off
+top_p = 0.95                  # 1.0 switches it off
+repetition_penalty = 1.1      # 1.0 switches it off
+seed = 1337
+device = "auto"
+# -----------------------------------------------------------------------------------------------------------
+configure(globals(), sys.argv[1:])
+require_gradio()  # fail before loading a model when the page cannot be served
+
+device = pick_device(device)
+autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
+model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
+sft = ckpt.get("data_kind") == "sft"
+title = f"wuxia-gpt · {out_dir} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"
+print(f"{title}: {model.num_params() / 1e6:.2f}M parameters on {device}")
+
+page = build_page(model, tokenizer, sft, title=title, max_input_chars=max_input_chars,
+                  max_new_tokens=max_new_tokens, max_new_tokens_limit=max_new_tokens_limit,
+                  temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
+                  seed=seed, autocast=autocast)
+page.launch(server_name=host, server_port=port, footer_links=["api"])

@@ -1,0 +1,106 @@
+"""The chat web page: a question box, the answer streaming in as it is generated, and sample.py's sampling
+controls. chat_web.py loads a checkpoint and serves the page; tests build it the same way.
+
+The answer is made exactly as sample.py makes it (encode_input's prompt, stream_text, the seed used as
+given), so the page's answer for seed S equals that of
+    python sample.py --out_dir=... --start=QUESTION --num_samples=1 --seed=S
+with the same settings. Gradio is imported only when the page is built: it is an optional dependency.
+"""
+from wuxia.generate import encode_input, stream_text
+
+GRADIO_MISSING = ("The chat page needs Gradio, an optional dependency: pip install -r requirements-chat.txt\n"
+                  "(the terminal chat needs nothing more: python sample.py --out_dir=... --interactive)")
+
+
+def require_gradio():
+    """The gradio module, or an exit that says how to install it."""
+    try:
+        import gradio
+    except ImportError:
+        raise SystemExit(GRADIO_MISSING)
+    return gradio
+
+
+def check_input(tokenizer, text, sft, block_size, max_input_chars):
+    """None when the text can go to the model; otherwise a polite message saying what to change."""
+    if not text.strip():
+        return "请先输入一个问题。(Please type a question first.)" if sft else \
+               "请先输入一段开头，模型会接着写下去。(Please type the beginning of a text to continue.)"
+    if len(text) > max_input_chars:
+        return (f"输入太长：{len(text)} 个字符，上限是 {max_input_chars}。请缩短后再试。"
+                f"(The input has {len(text)} characters; the limit is {max_input_chars}.)")
+    prompt_len = len(encode_input(tokenizer, text, sft))
+    if prompt_len >= block_size:
+        # generation would drop the start of the prompt (the window slides), and with it the template
+        return (f"输入太长：{prompt_len} 个词元，须少于这个模型的上下文长度 {block_size}。请缩短后再试。"
+                f"(The input is {prompt_len} tokens; it must be shorter than the model's context, {block_size}.)")
+    return None
+
+
+def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p, repetition_penalty,
+                  seed, max_input_chars, autocast=None):
+    """Yields the text to show, longer each time: an SFT model's answer, or a pretrained model's
+    continuation after the text it was given (as sample.py prints it). An empty seed draws a random one."""
+    problem = check_input(tokenizer, text, sft, model.config.block_size, max_input_chars)
+    if problem:
+        yield problem
+        return
+    shown = "" if sft else text
+    if shown:
+        yield shown
+    seed = None if seed is None else int(seed)
+    for piece in stream_text(model, tokenizer, encode_input(tokenizer, text, sft), int(max_new_tokens),
+                             temperature=temperature, top_k=int(top_k), top_p=top_p,
+                             repetition_penalty=repetition_penalty, seed=seed, autocast=autocast):
+        shown += piece
+        yield shown
+
+
+def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, max_new_tokens=256,
+               max_new_tokens_limit=1024, temperature=0.8, top_k=200, top_p=0.95, repetition_penalty=1.1,
+               seed=1337, autocast=None):
+    """The page as a gr.Blocks, queued so that several browsers wait their turn (one answer is generated at
+    a time; the model is shared). The keyword arguments are the controls' starting values."""
+    gr = require_gradio()
+
+    def respond(text, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed):
+        unknown = tokenizer.count_unknown(text)
+        if unknown:
+            gr.Warning(f"{unknown} character(s) are not in the model's vocabulary and are read as <unk>.")
+        yield from answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p,
+                                 repetition_penalty, seed, max_input_chars, autocast)
+
+    mode = ("Ask a question: the fine-tuned (SFT) model answers it." if sft else
+            "Type the beginning of a text: this pretrained model continues it (completion mode).")
+    with gr.Blocks(title=title, analytics_enabled=False) as page:
+        gr.Markdown(f"## {title}\n{mode}")
+        with gr.Row():
+            with gr.Column(scale=3):
+                question = gr.Textbox(label="问题 Question" if sft else "开头 Text to continue", lines=3,
+                                      max_length=max_input_chars, autofocus=True,
+                                      placeholder="郭靖的师父是谁？" if sft else "杨过被他掌力震伤胸膛")
+                with gr.Row():
+                    submit = gr.Button("Submit", variant="primary")
+                    stop = gr.Button("Stop")
+                    clear = gr.ClearButton(value="Clear")
+                answer = gr.Textbox(label="回答 Answer" if sft else "续写 Continuation", lines=12,
+                                    interactive=False)
+            with gr.Column(scale=1):
+                temperature_box = gr.Slider(0.0, 2.0, value=temperature, step=0.05, label="temperature",
+                                            info="0 is greedy decoding")
+                top_k_box = gr.Slider(0, max(1000, top_k), value=top_k, step=1, precision=0, label="top-k",
+                                      info="0 switches it off")
+                top_p_box = gr.Slider(0.0, 1.0, value=top_p, step=0.01, label="top-p",
+                                      info="1.0 switches it off")
+                penalty_box = gr.Slider(1.0, 2.0, value=repetition_penalty, step=0.05,
+                                        label="repetition penalty", info="1.0 switches it off")
+                max_tokens_box = gr.Slider(1, max(max_new_tokens_limit, max_new_tokens), value=max_new_tokens,
+                                           step=1, precision=0, label="max new tokens")
+                seed_box = gr.Number(value=seed, precision=0, label="seed",
+                                     info="same seed and settings, same answer; empty for a random one")
+        inputs = [question, max_tokens_box, temperature_box, top_k_box, top_p_box, penalty_box, seed_box]
+        clicked = submit.click(respond, inputs, answer, api_name="answer")
+        entered = question.submit(respond, inputs, answer, api_visibility="private")  # same as Submit
+        stop.click(None, cancels=[clicked, entered])
+        clear.add([question, answer])
+    return page.queue(default_concurrency_limit=1, max_size=32)

@@ -8,6 +8,8 @@ The prompt is PROMPT_TEMPLATE with the question filled in. Prompt and answer are
 concatenated, so the prompt's tokens are exactly those the model is given at inference time, and the answer
 span is known by position (never re-found by searching the tokens for a question mark).
 """
+import codecs
+
 import numpy as np
 
 PROMPT_TEMPLATE = "问：{question}\n答："
@@ -79,15 +81,26 @@ def loss_masks(prompt_lens, total_lens, width):
 
 
 def show_row(tokenizer, ids, prompt_len, total_len):
-    """One line per token: position, id, the token's text and whether it is supervised. For checking an
-    answer span with one's own eyes (prepare_sft.py --show=N)."""
+    """One line per token: position, id, whether it is supervised, and the token's text. For checking an
+    answer span with one's own eyes (prepare_sft.py --show=N). GPT-2 splits most Chinese characters over
+    two or three tokens: such a token shows its bytes, and the token that completes a character also shows
+    the character, e.g.  <e9 9d>  then  <96> 靖."""
     mask = loss_masks([prompt_len], [total_len], total_len)[0]
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     lines = [f"{'pos':>4} {'id':>6}  {'loss':<4} token"]
     for pos in range(total_len):
         # the mask is indexed by target: token `pos` is supervised when predicting it from pos-1
         supervised = pos >= 1 and mask[pos - 1] > 0
-        text = tokenizer.decode_bytes([ids[pos]]).decode("utf-8", errors="backslashreplace")
+        raw = tokenizer.decode_bytes([ids[pos]])
+        completed = utf8.decode(raw)
         if ids[pos] == tokenizer.eot_id:
             text = "<|endoftext|>"
-        lines.append(f"{pos:>4} {ids[pos]:>6}  {'1' if supervised else '.':<4} {text!r}")
+        elif not raw:
+            text = "<unk>"
+        else:
+            try:
+                text = repr(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                text = "<" + raw.hex(" ") + ">" + (f" {completed}" if completed else "")
+        lines.append(f"{pos:>4} {ids[pos]:>6}  {'1' if supervised else '.':<4} {text}")
     return "\n".join(lines)

@@ -1,0 +1,299 @@
+"""Prepare a supervised fine-tuning (SFT) dataset from question/answer files.
+
+    python prepare_sft.py --dataset=sft_jinyong --input=qa.jsonl [more.json ...] --pretrain_data=data/jinyong
+    python prepare_sft.py --dataset=sft_jinyong --show=0     # see train row 0 token by token, with its loss mask
+
+Input: JSON Lines or one JSON array of objects with the keys question/answer (any case) or Alpaca's
+instruction/input/output. The tokenizer is the pretraining dataset's, so ids match the checkpoint. Each
+example becomes one row of block_size tokens laid out by wuxia/sft_format.py (prompt, answer,
+<|endoftext|>, padding); the prompt and total length of every row are saved beside it, so training knows the
+answer span exactly. Writes data/<dataset>/ all at once (a temporary folder, then a rename): bad input never
+leaves a half-written dataset.
+"""
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from wuxia.configurator import configure
+from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
+from wuxia.text import decode_text, find_input_files
+from wuxia.tokenizer import tokenizer_from_meta
+
+# -----------------------------------------------------------------------------
+dataset = "sft_jinyong"        # output goes to data/<dataset>/
+input = []                     # JSONL / JSON files, folders or globs with the question/answer records
+val_input = []                 # records for the val split (no random split then); empty: val_fraction of input
+pretrain_data = "data/jinyong"  # the pretraining dataset whose tokenizer (meta.json) the model uses
+block_size = 512               # tokens per row; at most the pretrained model's block_size (train.py checks)
+val_fraction = 0.1             # share of the records (whole question groups) held out for validation
+drop_long = False              # drop examples that do not fit instead of cutting the answer at a sentence end
+seed = 1337                    # the train/val split is random but fixed by this seed
+show = -1                      # >= 0: print train row `show` of data/<dataset> token by token, then exit
+# -----------------------------------------------------------------------------
+config = configure(globals(), sys.argv[1:])
+started = time.time()
+out_dir = os.path.join("data", dataset)
+
+
+def load_meta(directory, what_to_do):
+    path = os.path.join(directory, "meta.json")
+    if not os.path.isfile(path):
+        sys.exit(f"{path} not found: {what_to_do}")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+if show >= 0:
+    meta = load_meta(out_dir, f"prepare the SFT dataset first (python prepare_sft.py --dataset={dataset} --input=...)")
+    tok = tokenizer_from_meta(meta)
+    rows = np.fromfile(os.path.join(out_dir, "train.bin"), dtype=meta["dtype"]).reshape(-1, meta["block_size"])
+    spans = np.load(os.path.join(out_dir, "train_spans.npy"))
+    if show >= len(rows):
+        sys.exit(f"--show={show}: {out_dir} has {len(rows)} train rows (0 to {len(rows) - 1})")
+    with open(os.path.join(out_dir, "train.jsonl"), encoding="utf-8") as f:
+        record = json.loads(f.readlines()[show])
+    prompt_len, total_len = (int(n) for n in spans[show])
+    print(f"train row {show} of {len(rows)}: prompt {prompt_len} tokens, answer + <|endoftext|> "
+          f"{total_len - prompt_len} tokens, padding {meta['block_size'] - total_len}")
+    print(f"question: {record['question']}\nanswer:   {record['answer']}\n")
+    print(show_row(tok, rows[show].tolist(), prompt_len, total_len))
+    print("loss 1: the model is trained to predict this token (answer and final <|endoftext|>); .: not trained")
+    sys.exit(0)
+
+if not input:
+    sys.exit("name the question/answer files: --input=qa.jsonl [more.jsonl ...] (JSON Lines or a JSON array)")
+if not val_input and not 0 < val_fraction < 1:
+    sys.exit(f"--val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
+if block_size < 8:
+    sys.exit(f"--block_size={block_size} is too small to hold a question and an answer")
+if os.path.exists(out_dir) and load_meta(out_dir, f"{out_dir} exists and is not a dataset: choose another "
+                                          f"--dataset (it would be replaced)").get("kind") != "sft":
+    sys.exit(f"{out_dir} holds a dataset that is not SFT: choose another --dataset (it would be replaced)")
+
+
+def text_field(fields, key):
+    """The value of one field as stripped text ('' when missing); numbers are taken as text."""
+    value = fields.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    return value.strip() if isinstance(value, str) else None
+
+
+def question_answer(record):
+    """(question, answer) of one record, with keys matched case-insensitively: question/answer, or Alpaca's
+    instruction (+ input) / output. A field that is not text comes back as None."""
+    fields = {str(key).strip().lower(): value for key, value in record.items()}
+    if "question" in fields or "answer" in fields:
+        return text_field(fields, "question"), text_field(fields, "answer")
+    question, extra = text_field(fields, "instruction"), text_field(fields, "input")
+    if question and extra:
+        question = question + "\n" + extra
+    return question, text_field(fields, "output")
+
+
+def read_records(path):
+    """Records of one JSONL or JSON-array file as (source, object) pairs; source is "file:line" (JSON Lines)
+    or "file[index]" (array). Invalid JSON is an error that names the file and line."""
+    with open(path, "rb") as f:
+        text, encoding, replaced_bytes = decode_text(f.read())
+    if replaced_bytes:
+        print(f"warning: {path}: {replaced_bytes} bytes could not be decoded (read as {encoding})", file=sys.stderr)
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            sys.exit(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}). Fix the file and run again.")
+        return [(f"{path}[{i}]", item) for i, item in enumerate(items)]
+    records = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"{path}:{lineno}", json.loads(line)))
+        except json.JSONDecodeError as e:
+            sys.exit(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno}). Each line must hold one whole "
+                     f"JSON object (JSON Lines), or the file one JSON array. Fix the file and run again.")
+    return records
+
+
+def read_split(patterns, what):
+    """All usable (question, answer, source) records of some files; the rest are counted as skipped."""
+    paths, unmatched = find_input_files(patterns)
+    if unmatched:
+        sys.exit(f"--{what}: no file found for {' '.join(unmatched)} (from {os.getcwd()})")
+    examples, skipped, files = [], [], []
+    for path in paths:
+        records = read_records(path)
+        n_skipped = len(skipped)
+        for source, record in records:
+            if not isinstance(record, dict):
+                skipped.append((source, "not a JSON object"))
+                continue
+            question, answer = question_answer(record)
+            if question is None or answer is None:
+                skipped.append((source, "question or answer is not text"))
+            elif not question:
+                skipped.append((source, "no question"))
+            elif not answer:
+                skipped.append((source, "no answer"))
+            else:
+                examples.append({"question": question, "answer": answer, "source": source})
+        with open(path, "rb") as f:
+            sha256 = hashlib.sha256(f.read()).hexdigest()
+        files.append({"path": path, "split": what, "sha256": sha256, "records": len(records),
+                      "skipped": len(skipped) - n_skipped})
+    return examples, skipped, files
+
+
+# read every record; find_input_files also takes folders (their .txt files), so JSON files are named here
+input_patterns = [p if not os.path.isdir(p) else os.path.join(p, "*.json*") for p in input]
+val_patterns = [p if not os.path.isdir(p) else os.path.join(p, "*.json*") for p in val_input]
+train_examples, skipped, files = read_split(input_patterns, "input")
+val_examples, val_skipped, val_files = read_split(val_patterns, "val_input") if val_input else ([], [], [])
+skipped += val_skipped
+files += val_files
+n_records = sum(f["records"] for f in files)
+for source, reason in skipped[:5]:
+    print(f"skipped {source}: {reason}", file=sys.stderr)
+if len(skipped) > 5:
+    print(f"... {len(skipped) - 5} more records skipped", file=sys.stderr)
+if not train_examples or (val_input and not val_examples):
+    sys.exit(f"no usable records in {' '.join(input + val_input)}: each needs a question and an answer "
+             f"(keys question/answer in any case, or instruction/input/output)")
+
+# the tokenizer is the pretraining dataset's, so the ids mean what the pretrained model learned
+pretrain_meta = load_meta(pretrain_data, f"--pretrain_data must be a dataset made by prepare.py (python "
+                                         f"prepare.py --dataset=...), its tokenizer is the model's")
+tok = tokenizer_from_meta(pretrain_meta)
+dtype = np.dtype(pretrain_meta["dtype"])
+
+# duplicate questions: reported; the random split keeps all records of one question on the same side
+first_source = {}
+duplicates = []
+for example in train_examples + val_examples:
+    if example["question"] in first_source:
+        duplicates.append((example["source"], first_source[example["question"]]))
+    else:
+        first_source[example["question"]] = example["source"]
+for source, first in duplicates[:5]:
+    print(f"duplicate question: {source} repeats {first}", file=sys.stderr)
+if len(duplicates) > 5:
+    print(f"... {len(duplicates) - 5} more duplicate questions", file=sys.stderr)
+
+# encode every example with the one layout; too long ones are cut at a sentence end, or dropped
+counts = {"truncated": 0, "dropped": 0, "unknown_chars": 0}
+unknown_examples = set()
+for example in train_examples + val_examples:
+    ids, prompt_len, status = encode_example(tok, example["question"], example["answer"], block_size)
+    if status == "too_long" or (status == "truncated" and drop_long):
+        counts["dropped"] += 1
+        example["ids"] = None
+        continue
+    if status == "truncated":
+        counts["truncated"] += 1
+        example["answer"] = tok.decode(ids[prompt_len:-1])  # the answer as it is in the row
+    example["ids"], example["prompt_len"] = ids, prompt_len
+    text = format_prompt(example["question"]) + example["answer"]
+    n_unknown = tok.count_unknown(text)
+    if n_unknown:
+        counts["unknown_chars"] += n_unknown
+        unknown_examples.update(c for c in set(text) if tok.count_unknown(c))
+train_examples = [e for e in train_examples if e["ids"] is not None]
+val_examples = [e for e in val_examples if e["ids"] is not None]
+
+# the split: given by --val_input, else whole question groups in a seeded random order until val_fraction
+if not val_input:
+    groups = {}
+    for example in train_examples:
+        groups.setdefault(example["question"], []).append(example)
+    order = list(groups)
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(val_fraction * len(train_examples)))
+    val_questions, n_taken = set(), 0
+    for question in order:
+        if n_taken >= n_val:
+            break
+        val_questions.add(question)
+        n_taken += len(groups[question])
+    val_examples = [e for e in train_examples if e["question"] in val_questions]
+    train_examples = [e for e in train_examples if e["question"] not in val_questions]
+else:
+    train_questions = {e["question"] for e in train_examples}
+    n_shared = sum(e["question"] in train_questions for e in val_examples)
+    if n_shared:
+        print(f"warning: {n_shared} val questions also appear in the train input", file=sys.stderr)
+if not train_examples or not val_examples:
+    sys.exit(f"too few usable records to split: {len(train_examples)} train, {len(val_examples)} val "
+             f"({counts['dropped']} dropped as too long for --block_size={block_size})")
+
+# write everything into a temporary folder beside the dataset, then rename it into place
+meta = {
+    "kind": "sft",
+    **{key: pretrain_meta[key] for key in tok.to_meta()},
+    "vocab_size": tok.vocab_size,
+    "eot_id": tok.eot_id,
+    "dtype": dtype.name,
+    "block_size": block_size,
+    "template": PROMPT_TEMPLATE,
+    "pretrain_data": pretrain_data,
+    "records": n_records,
+    "skipped": len(skipped),
+    "truncated": counts["truncated"],
+    "dropped": counts["dropped"],
+    "duplicates": len(duplicates),
+    "unknown_chars": counts["unknown_chars"],
+    "train_rows": len(train_examples),
+    "val_rows": len(val_examples),
+    "files": files,
+    "options": config,
+}
+os.makedirs(os.path.dirname(out_dir) or ".", exist_ok=True)
+tmp_dir = tempfile.mkdtemp(prefix=f".{dataset}.tmp-", dir=os.path.dirname(out_dir))
+try:
+    for split, examples in (("train", train_examples), ("val", val_examples)):
+        rows = np.full((len(examples), block_size), tok.eot_id, dtype=dtype)  # padding is <|endoftext|>
+        spans = np.zeros((len(examples), 2), dtype=np.int32)
+        for row, example in enumerate(examples):
+            rows[row, :len(example["ids"])] = example["ids"]
+            spans[row] = example["prompt_len"], len(example["ids"])
+        rows.tofile(os.path.join(tmp_dir, f"{split}.bin"))
+        np.save(os.path.join(tmp_dir, f"{split}_spans.npy"), spans)
+        with open(os.path.join(tmp_dir, f"{split}.jsonl"), "w", encoding="utf-8") as f:
+            for example in examples:
+                f.write(json.dumps({"question": example["question"], "answer": example["answer"]},
+                                   ensure_ascii=False) + "\n")
+    with open(os.path.join(tmp_dir, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, ensure_ascii=False, indent=1)
+    if os.path.exists(out_dir):
+        old_dir = tmp_dir + ".old"
+        os.rename(out_dir, old_dir)
+        os.rename(tmp_dir, out_dir)
+        shutil.rmtree(old_dir)
+    else:
+        os.rename(tmp_dir, out_dir)
+finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+
+# summary
+answer_tokens = [len(e["ids"]) - e["prompt_len"] for e in train_examples + val_examples]
+total_tokens = [len(e["ids"]) for e in train_examples + val_examples]
+print(f"{n_records:,} records in {len(files)} files: {len(skipped):,} skipped, {len(duplicates):,} duplicate "
+      f"questions, {counts['truncated']:,} truncated at a sentence end, {counts['dropped']:,} dropped as too long "
+      f"(block_size {block_size})")
+if counts["unknown_chars"]:
+    print(f"{counts['unknown_chars']:,} characters unknown to the {pretrain_data} vocabulary became <unk>: "
+          f"{''.join(sorted(unknown_examples))[:50]}")
+print(f"rows: {len(train_examples):,} train, {len(val_examples):,} val; tokens per row: mean "
+      f"{np.mean(total_tokens):.0f}, max {max(total_tokens)} (answer + <|endoftext|>: mean "
+      f"{np.mean(answer_tokens):.0f}); {tok.to_meta()['tokenizer']} tokenizer, {dtype.name} -> {out_dir}/  "
+      f"in {time.time() - started:.1f} s")
+print(f"see a row: python prepare_sft.py --dataset={dataset} --show=0")

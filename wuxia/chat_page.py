@@ -77,14 +77,14 @@ def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, ma
         with gr.Row():
             with gr.Column(scale=3):
                 question = gr.Textbox(label="问题 Question" if sft else "开头 Text to continue", lines=3,
-                                      max_length=max_input_chars, autofocus=True,
+                                      max_length=max_input_chars, autofocus=True, elem_id="question",
                                       placeholder="郭靖的师父是谁？" if sft else "杨过被他掌力震伤胸膛")
                 with gr.Row():
-                    submit = gr.Button("Submit", variant="primary")
+                    submit = gr.Button("Submit", variant="primary", elem_id="submit")
                     stop = gr.Button("Stop")
                     clear = gr.ClearButton(value="Clear")
                 answer = gr.Textbox(label="回答 Answer" if sft else "续写 Continuation", lines=12,
-                                    interactive=False)
+                                    interactive=False, elem_id="answer")
             with gr.Column(scale=1):
                 temperature_box = gr.Slider(0.0, 2.0, value=temperature, step=0.05, label="temperature",
                                             info="0 is greedy decoding")

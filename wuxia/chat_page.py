@@ -23,7 +23,7 @@ def require_gradio():
 
 def check_input(tokenizer, text, sft, block_size, max_input_chars):
     """None when the text can go to the model; otherwise a polite message saying what to change."""
-    if not text.strip():
+    if not text or not text.strip():
         return "请先输入一个问题。(Please type a question first.)" if sft else \
                "请先输入一段开头，模型会接着写下去。(Please type the beginning of a text to continue.)"
     if len(text) > max_input_chars:
@@ -64,7 +64,7 @@ def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, ma
     gr = require_gradio()
 
     def respond(text, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed):
-        unknown = tokenizer.count_unknown(text)
+        unknown = tokenizer.count_unknown(text or "")
         if unknown:
             gr.Warning(f"{unknown} character(s) are not in the model's vocabulary and are read as <unk>.")
         yield from answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p,

@@ -1,0 +1,133 @@
+"""Perplexity of one or more trained runs on a whole validation split, per token and per character.
+
+    python eval_ppl.py --out_dir=out/pretrain_jinyong
+    python eval_ppl.py --out_dir=out/pretrain_char out/pretrain_gpt2     # one table for several runs
+    python eval_ppl.py --out_dir=out/sft --dataset=sft_jinyong --json
+
+Each run is evaluated on the dataset it was trained on, unless --dataset names one (the tokenizer must be
+the model's). What is scored follows the dataset:
+  - a pretraining dataset (prepare.py): every token of val.bin after the first, each exactly once, in
+    windows of the model's block_size; non-overlapping by default, or advancing by --stride tokens so
+    that every token after the first window sees at least block_size - stride tokens of context;
+  - an SFT dataset (prepare_sft.py): the answer tokens (the loss mask: answer and final <|endoftext|>) of
+    every val row.
+Per-token perplexity depends on the tokenizer (a GPT-2 token is about one or two Chinese characters, a
+char-model token exactly one). Bits per character and per-character perplexity do not, so compare models
+with different tokenizers by those. Characters counted:
+  - pretraining: meta.json's "val_chars", the characters of the cleaned val text, <|endoftext|> not
+    counted (its NLL, like that of every scored token, is);
+  - SFT: the characters of the val answers in val.jsonl, plus one per answer for the <|endoftext|> the
+    loss mask scores.
+The table is printed as Markdown and saved as CSV and Markdown (ppl.csv and ppl.md in the first out_dir,
+or --output).
+"""
+import csv
+import json as json_module
+import os
+import sys
+import time
+
+from wuxia.batches import load_meta, load_split
+from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.configurator import configure
+from wuxia.jsonl import read_records
+from wuxia.perplexity import perplexity_measures, pretrain_nll, sft_answer_chars, sft_nll
+
+# -----------------------------------------------------------------------------------------------------------
+out_dir = []          # one or more runs: --out_dir=out/a out/b ...
+dataset = ""          # a folder under data/ (or a path); default: the dataset each run was trained on
+stride = 0            # pretraining data: windows advance by this many tokens; 0 = block_size (non-overlapping)
+batch_size = 8        # windows (or SFT rows) per forward pass
+device = "auto"       # auto picks cuda > mps > cpu
+output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/ppl.csv
+json = False          # print one JSON object instead of the table
+# -----------------------------------------------------------------------------------------------------------
+configure(globals(), sys.argv[1:])
+if not out_dir:
+    raise SystemExit("name the run(s) to evaluate: python eval_ppl.py --out_dir=out/pretrain_jinyong [more out_dirs]")
+device = pick_device(device)
+
+
+def resolve_data_dir(name):
+    return name if os.path.isdir(name) else os.path.join("data", name)
+
+
+def evaluate(run_dir):
+    model, tokenizer, checkpoint = load_for_inference(run_dir, device)
+    data_dir = resolve_data_dir(dataset or checkpoint["dataset"])
+    meta = load_meta(data_dir)
+    if any(meta.get(key) != value for key, value in checkpoint["tokenizer"].items()):
+        raise SystemExit(f"{data_dir} was made with the {meta.get('tokenizer')} tokenizer, the model in {run_dir} uses "
+                         f"{checkpoint['tokenizer']['tokenizer']}" +
+                         (" with a different character vocabulary" if meta.get("tokenizer") == "char" else "") +
+                         ": evaluate it on a dataset made with its own tokenizer (leave --dataset out to use the "
+                         "one it was trained on)")
+    block_size = model.config.block_size
+    t0 = time.time()
+    if meta.get("kind") == "sft":
+        rows, spans = load_split(data_dir, "val", meta)
+        if meta["block_size"] - 1 > block_size:
+            raise SystemExit(f"{data_dir} has rows of {meta['block_size']} tokens, longer than the context of the "
+                             f"model in {run_dir} ({block_size})")
+        records = read_records(os.path.join(data_dir, "val.jsonl"), ["answer"])
+        if len(records) != len(rows):
+            raise SystemExit(f"{data_dir}: val.jsonl has {len(records)} records but val.bin {len(rows)} rows; "
+                             "re-run prepare_sft.py")
+        nll, tokens = sft_nll(model, rows, spans, batch_size, device)
+        chars = sft_answer_chars(records)
+        scored = f"answer tokens of {len(rows)} val rows"
+    else:
+        data = load_split(data_dir, "val", meta)
+        window_stride = stride or block_size
+        nll, tokens, n_windows = pretrain_nll(model, data, window_stride, batch_size, device)
+        chars = meta.get("val_chars")
+        overlap = "non-overlapping" if window_stride == block_size else f"stride {window_stride}"
+        scored = f"all val tokens, {n_windows} windows of {min(block_size, len(data) - 1)}, {overlap}"
+    seconds = time.time() - t0
+    measures = perplexity_measures(nll, tokens, chars)
+    return {"run": run_dir, "iter": checkpoint.get("iter_num"), "dataset": data_dir, "kind": meta.get("kind"),
+            "tokenizer": checkpoint["tokenizer"]["tokenizer"], "scored": scored, "tokens": tokens,
+            "chars": chars, **measures, "seconds": round(seconds, 2)}
+
+
+def fmt(value, digits):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+results = []
+for run_dir in out_dir:
+    results.append(evaluate(run_dir))
+    if not json:
+        r = results[-1]
+        print(f"{run_dir}: {r['tokens']:,} tokens scored in {r['seconds']:.1f} s ({r['scored']})")
+
+header = ["run", "iter", "dataset", "tokenizer", "scored", "tokens", "loss", "token ppl", "chars", "bits/char",
+          "char ppl"]
+table_rows = [[r["run"], str(r["iter"]), r["dataset"], r["tokenizer"], r["scored"], f"{r['tokens']:,}",
+               fmt(r["loss"], 4), fmt(r["token_ppl"], 3), "n/a" if r["chars"] is None else f"{r['chars']:,}",
+               fmt(r["bits_per_char"], 4), fmt(r["char_ppl"], 3)] for r in results]
+markdown = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
+                     ["| " + " | ".join(row) + " |" for row in table_rows])
+notes = ("loss = mean NLL per scored token (nats); token ppl = exp(loss); bits/char = total NLL / ln 2 / chars; "
+         "char ppl = 2^(bits/char). Compare models with different tokenizers by bits/char.")
+if any(r["chars"] is None for r in results):
+    notes += " n/a: the dataset's meta.json has no val_chars (made by an older prepare.py)."
+
+csv_path = output or os.path.join(out_dir[0], "ppl.csv")
+md_path = os.path.splitext(csv_path)[0] + ".md"
+os.makedirs(os.path.dirname(csv_path) or ".", exist_ok=True)
+with open(csv_path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.DictWriter(f, list(results[0]))
+    writer.writeheader()
+    writer.writerows(results)
+with open(md_path, "w", encoding="utf-8") as f:
+    f.write(markdown + "\n\n" + notes + "\n")
+
+if json:
+    print(json_module.dumps({"runs": results, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
+else:
+    print()
+    print(markdown)
+    print()
+    print(notes)
+    print(f"saved {csv_path} and {md_path}")

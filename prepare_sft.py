@@ -50,6 +50,89 @@ def load_meta(directory, what_to_do):
         return json.load(f)
 
 
+def dataset_kind(directory):
+    """"sft", "pretrain", ... as a dataset folder's meta.json says; None when it has none."""
+    path = os.path.join(directory, "meta.json")
+    return load_meta(directory, "").get("kind") if os.path.isfile(path) else None
+
+
+def text_field(fields, key):
+    """The value of one field as stripped text ('' when missing, None when not text); numbers are text."""
+    value = fields.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    return value.strip() if isinstance(value, str) else None
+
+
+def question_answer(record):
+    """(question, answer) of one record, with keys matched case-insensitively: question/answer, or Alpaca's
+    instruction (+ input) / output."""
+    fields = {str(key).strip().lower(): value for key, value in record.items()}
+    if "question" in fields or "answer" in fields:
+        return text_field(fields, "question"), text_field(fields, "answer")
+    question, extra = text_field(fields, "instruction"), text_field(fields, "input")
+    if question and extra:
+        question = question + "\n" + extra
+    return question, text_field(fields, "output")
+
+
+def parse_records(path, data):
+    """The records of one JSONL or JSON-array file (its bytes) as (source, object) pairs; source is
+    "file:line" (JSON Lines) or "file[index]" (array). Invalid JSON is an error naming the file and line."""
+    text, encoding, replaced_bytes = decode_text(data)
+    if replaced_bytes:
+        print(f"warning: {path}: {replaced_bytes} bytes could not be decoded (read as {encoding})", file=sys.stderr)
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            sys.exit(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}). Fix the file and run again.")
+        return [(f"{path}[{i}]", item) for i, item in enumerate(items)]
+    records = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"{path}:{lineno}", json.loads(line)))
+        except json.JSONDecodeError as e:
+            sys.exit(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno}). Each line must hold one whole "
+                     f"JSON object (JSON Lines), or the file one JSON array. Fix the file and run again.")
+    return records
+
+
+def read_split(patterns, what):
+    """The usable records ({question, answer, source}) of the files named by patterns (files, globs, or
+    folders: their .json and .jsonl files), the skipped ones as (source, reason), and one summary per file."""
+    patterns = [os.path.join(p, "*.json*") if os.path.isdir(p) else p for p in patterns]
+    paths, unmatched = find_input_files(patterns)
+    if unmatched:
+        sys.exit(f"--{what}: no file found for {' '.join(unmatched)} (from {os.getcwd()})")
+    examples, skipped, files = [], [], []
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        records = parse_records(path, data)
+        n_skipped_before = len(skipped)
+        for source, record in records:
+            if not isinstance(record, dict):
+                skipped.append((source, "not a JSON object"))
+                continue
+            question, answer = question_answer(record)
+            if question is None or answer is None:
+                skipped.append((source, "question or answer is not text"))
+            elif not question:
+                skipped.append((source, "no question"))
+            elif not answer:
+                skipped.append((source, "no answer"))
+            else:
+                examples.append({"question": question, "answer": answer, "source": source})
+        files.append({"path": path, "split": what, "sha256": hashlib.sha256(data).hexdigest(),
+                      "records": len(records), "skipped": len(skipped) - n_skipped_before})
+    return examples, skipped, files
+
+
 if show >= 0:
     meta = load_meta(out_dir, f"prepare the SFT dataset first (python prepare_sft.py --dataset={dataset} --input=...)")
     tok = tokenizer_from_meta(meta)
@@ -73,92 +156,12 @@ if not val_input and not 0 < val_fraction < 1:
     sys.exit(f"--val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
 if block_size < 8:
     sys.exit(f"--block_size={block_size} is too small to hold a question and an answer")
-if os.path.exists(out_dir) and load_meta(out_dir, f"{out_dir} exists and is not a dataset: choose another "
-                                          f"--dataset (it would be replaced)").get("kind") != "sft":
-    sys.exit(f"{out_dir} holds a dataset that is not SFT: choose another --dataset (it would be replaced)")
+if os.path.exists(out_dir) and dataset_kind(out_dir) != "sft":
+    sys.exit(f"{out_dir} exists and is not an SFT dataset (it would be replaced): choose another --dataset")
 
-
-def text_field(fields, key):
-    """The value of one field as stripped text ('' when missing); numbers are taken as text."""
-    value = fields.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    return value.strip() if isinstance(value, str) else None
-
-
-def question_answer(record):
-    """(question, answer) of one record, with keys matched case-insensitively: question/answer, or Alpaca's
-    instruction (+ input) / output. A field that is not text comes back as None."""
-    fields = {str(key).strip().lower(): value for key, value in record.items()}
-    if "question" in fields or "answer" in fields:
-        return text_field(fields, "question"), text_field(fields, "answer")
-    question, extra = text_field(fields, "instruction"), text_field(fields, "input")
-    if question and extra:
-        question = question + "\n" + extra
-    return question, text_field(fields, "output")
-
-
-def read_records(path):
-    """Records of one JSONL or JSON-array file as (source, object) pairs; source is "file:line" (JSON Lines)
-    or "file[index]" (array). Invalid JSON is an error that names the file and line."""
-    with open(path, "rb") as f:
-        text, encoding, replaced_bytes = decode_text(f.read())
-    if replaced_bytes:
-        print(f"warning: {path}: {replaced_bytes} bytes could not be decoded (read as {encoding})", file=sys.stderr)
-    if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as e:
-            sys.exit(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}). Fix the file and run again.")
-        return [(f"{path}[{i}]", item) for i, item in enumerate(items)]
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"{path}:{lineno}", json.loads(line)))
-        except json.JSONDecodeError as e:
-            sys.exit(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno}). Each line must hold one whole "
-                     f"JSON object (JSON Lines), or the file one JSON array. Fix the file and run again.")
-    return records
-
-
-def read_split(patterns, what):
-    """All usable (question, answer, source) records of some files; the rest are counted as skipped."""
-    paths, unmatched = find_input_files(patterns)
-    if unmatched:
-        sys.exit(f"--{what}: no file found for {' '.join(unmatched)} (from {os.getcwd()})")
-    examples, skipped, files = [], [], []
-    for path in paths:
-        records = read_records(path)
-        n_skipped = len(skipped)
-        for source, record in records:
-            if not isinstance(record, dict):
-                skipped.append((source, "not a JSON object"))
-                continue
-            question, answer = question_answer(record)
-            if question is None or answer is None:
-                skipped.append((source, "question or answer is not text"))
-            elif not question:
-                skipped.append((source, "no question"))
-            elif not answer:
-                skipped.append((source, "no answer"))
-            else:
-                examples.append({"question": question, "answer": answer, "source": source})
-        with open(path, "rb") as f:
-            sha256 = hashlib.sha256(f.read()).hexdigest()
-        files.append({"path": path, "split": what, "sha256": sha256, "records": len(records),
-                      "skipped": len(skipped) - n_skipped})
-    return examples, skipped, files
-
-
-# read every record; find_input_files also takes folders (their .txt files), so JSON files are named here
-input_patterns = [p if not os.path.isdir(p) else os.path.join(p, "*.json*") for p in input]
-val_patterns = [p if not os.path.isdir(p) else os.path.join(p, "*.json*") for p in val_input]
-train_examples, skipped, files = read_split(input_patterns, "input")
-val_examples, val_skipped, val_files = read_split(val_patterns, "val_input") if val_input else ([], [], [])
+# read every record
+train_examples, skipped, files = read_split(input, "input")
+val_examples, val_skipped, val_files = read_split(val_input, "val_input") if val_input else ([], [], [])
 skipped += val_skipped
 files += val_files
 n_records = sum(f["records"] for f in files)
@@ -191,7 +194,7 @@ if len(duplicates) > 5:
 
 # encode every example with the one layout; too long ones are cut at a sentence end, or dropped
 counts = {"truncated": 0, "dropped": 0, "unknown_chars": 0}
-unknown_examples = set()
+unknown_chars_seen = set()
 for example in train_examples + val_examples:
     ids, prompt_len, status = encode_example(tok, example["question"], example["answer"], block_size)
     if status == "too_long" or (status == "truncated" and drop_long):
@@ -206,7 +209,7 @@ for example in train_examples + val_examples:
     n_unknown = tok.count_unknown(text)
     if n_unknown:
         counts["unknown_chars"] += n_unknown
-        unknown_examples.update(c for c in set(text) if tok.count_unknown(c))
+        unknown_chars_seen.update(c for c in set(text) if tok.count_unknown(c))
 train_examples = [e for e in train_examples if e["ids"] is not None]
 val_examples = [e for e in val_examples if e["ids"] is not None]
 
@@ -286,12 +289,12 @@ finally:
 # summary
 answer_tokens = [len(e["ids"]) - e["prompt_len"] for e in train_examples + val_examples]
 total_tokens = [len(e["ids"]) for e in train_examples + val_examples]
-print(f"{n_records:,} records in {len(files)} files: {len(skipped):,} skipped, {len(duplicates):,} duplicate "
+print(f"{n_records:,} records in {len(files)} file(s): {len(skipped):,} skipped, {len(duplicates):,} duplicate "
       f"questions, {counts['truncated']:,} truncated at a sentence end, {counts['dropped']:,} dropped as too long "
       f"(block_size {block_size})")
 if counts["unknown_chars"]:
     print(f"{counts['unknown_chars']:,} characters unknown to the {pretrain_data} vocabulary became <unk>: "
-          f"{''.join(sorted(unknown_examples))[:50]}")
+          f"{''.join(sorted(unknown_chars_seen))[:50]}")
 print(f"rows: {len(train_examples):,} train, {len(val_examples):,} val; tokens per row: mean "
       f"{np.mean(total_tokens):.0f}, max {max(total_tokens)} (answer + <|endoftext|>: mean "
       f"{np.mean(answer_tokens):.0f}); {tok.to_meta()['tokenizer']} tokenizer, {dtype.name} -> {out_dir}/  "

@@ -158,7 +158,8 @@ def test_random_split_is_deterministic_and_keeps_duplicates_together(workdir):
         run("prepare_sft.py", f"--dataset={name}", "--input=many.jsonl", "--pretrain_data=data/pre",
             "--val_fraction=0.01", cwd=workdir)
     meta, splits = load(workdir / "data" / "a")
-    assert (workdir / "data" / "a" / "train.jsonl").read_bytes() == (workdir / "data" / "b" / "train.jsonl").read_bytes()
+    for name in ("train.jsonl", "val.jsonl", "train.bin"):
+        assert (workdir / "data" / "a" / name).read_bytes() == (workdir / "data" / "b" / name).read_bytes()
     train_questions = {r["question"] for r in splits["train"][2]}
     val_questions = {r["question"] for r in splits["val"][2]}
     assert len(val_questions) == 1 and not train_questions & val_questions

@@ -65,15 +65,16 @@ def _common_codepoints():
 
 def plausibility(text):
     """How much `text` looks like real (Chinese or English) text: the share of its characters that are
-    common ones, minus a penalty for undecodable bytes. Near 1 for a right decoding, far lower for mojibake."""
+    common ones, minus a penalty for replacement characters (U+FFFD, where bytes could not be decoded).
+    Near 1 for a right decoding, far lower for mojibake."""
     if not text:
         return 0.0
-    codepoints = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+    codepoints = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     common = _common_codepoints()
     pos = np.minimum(np.searchsorted(common, codepoints), len(common) - 1)
     n_common = int((common[pos] == codepoints).sum())
-    n_escaped = int(((codepoints >= 0xDC00) & (codepoints <= 0xDCFF)).sum())
-    return (n_common - 5 * n_escaped) / len(codepoints)
+    n_replaced = int((codepoints == 0xFFFD).sum())
+    return (n_common - 5 * n_replaced) / len(codepoints)
 
 
 def detect_encoding(data):
@@ -95,7 +96,7 @@ def detect_encoding(data):
     for label, codec in CANDIDATES:
         if codec.startswith("utf-16") and len(data) % 2:
             continue
-        score = plausibility(_decode_escaping(sample, codec))
+        score = plausibility(sample.decode(codec, errors="replace"))
         if best is None or score > best[0]:
             best = (score, label, codec)
     return best[1], best[2], 0

@@ -1,0 +1,82 @@
+"""What every bench script shares: naming the machine, timing on CPU or CUDA, measuring the machine's own
+matmul peak, and printing a Markdown table for the README."""
+import os
+import platform
+import time
+
+import torch
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_machine(device):
+    """One line for the README: which machine and software a table came from."""
+    if device.startswith("cuda"):
+        where = f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    else:
+        where = f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return f"{where}; torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def synchronize(device):
+    """Wait for queued GPU work, so a timer measures the work and not the queueing."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device):
+    """(seconds fn() took, its result)."""
+    synchronize(device)
+    start = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return time.perf_counter() - start, result
+
+
+def matmul_peak(device, dtype, size, repeats):
+    """The best FLOP/s of a size x size matmul in dtype on this device: this machine's own practical peak,
+    the fair yardstick for how well a model uses it (a nominal datasheet figure is reported separately)."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    a @ b  # warm-up: library initialisation, GPU clocks
+    best = min(timed(lambda: a @ b, device)[0] for _ in range(repeats))
+    return 2 * size ** 3 / best
+
+
+# nominal dense bf16 tensor-core peaks (no sparsity) from the vendors' datasheets, for MFU on a GPU:
+# (text in torch.cuda.get_device_name, the card as the datasheet names it, FLOP/s); the first match wins
+NOMINAL_BF16_PEAKS = [("H100 PCIe", "H100 PCIe", 756e12), ("H100 NVL", "H100 NVL", 835e12),
+                      ("H100", "H100 SXM", 989e12), ("H200", "H200 SXM", 989e12), ("A100", "A100", 312e12),
+                      ("L40S", "L40S", 362e12), ("A10G", "A10G", 70e12), ("RTX 4090", "RTX 4090", 165e12)]
+
+
+def nominal_gpu_peak(device):
+    """(the card's datasheet name, its nominal dense bf16 FLOP/s), or (None, None) for a card not listed."""
+    name = torch.cuda.get_device_name(device)
+    for key, card, flops in NOMINAL_BF16_PEAKS:
+        if key in name:
+            return card, flops
+    return None, None
+
+
+def markdown_table(header, rows):
+    """header: list of column names; rows: lists of cells (already formatted as text)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def si(value, unit=""):
+    """1.23e9 -> '1.23 G' + unit: readable throughputs and FLOP counts."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()

@@ -9,10 +9,10 @@ REPLACEMENT_CHAR = "\ufffd"  # what a decoder shows for bytes that form no chara
 
 def normalize_for_match(text):
     """Text for exact matching: NFKC (full-width -> half-width), lowercased, with every whitespace,
-    punctuation and symbol character removed (Unicode categories Z*, P*, S*, and control characters C*).
+    punctuation and control character removed (Unicode categories Z*, P*, C*; symbols and U+FFFD stay).
     So "郭靖。" matches "郭靖" and "Guo Jing!" matches "guojing"."""
     return "".join(ch for ch in unicodedata.normalize("NFKC", text).lower()
-                   if unicodedata.category(ch)[0] not in "ZPSC")
+                   if unicodedata.category(ch)[0] not in "ZPC")
 
 
 def exact_match(prediction, reference):

@@ -1,0 +1,186 @@
+"""Answer questions with a trained run and score the answers: Rouge-L against the reference answers, and
+an answer-quality report (exact match, stopped at <|endoftext|>, empty, garbled, loops, repetition, length).
+
+    python eval_rouge.py --out_dir=out/sft                         # the val.jsonl of the run's SFT dataset
+    python eval_rouge.py --out_dir=out/sft --qa=data/qa_test.jsonl --limit=100
+    python eval_rouge.py --out_dir=out/pretrain_jinyong --qa=data/sft_jinyong/val.jsonl   # the baseline
+    python eval_rouge.py --pred=other_system.jsonl                 # score existing predictions, no model
+
+Questions are always put to the model in the SFT template (wuxia/sft_format.py), also for a run that was
+only pretrained, so a baseline is asked exactly what the fine-tuned model is asked. Decoding is greedy by
+default; --temperature, --top_k, --top_p, --repetition_penalty sample as in sample.py.
+
+Rouge-L (wuxia/rouge.py) compares characters for Chinese and words for Latin text; the quality checks are
+in wuxia/quality.py. Writes, in out_dir: rouge.csv (one row per question), rouge.md (the summary) and
+rouge_predictions.jsonl (question, reference, prediction, stopped: re-scorable with --pred). With --pred
+the reports go beside the predictions file instead: <name>_rouge.csv and <name>_rouge.md.
+"""
+import codecs
+import csv
+import json as json_module
+import os
+import sys
+import time
+
+from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.configurator import configure
+from wuxia.generate import encode_input, generate
+from wuxia.jsonl import read_records
+from wuxia.quality import answer_quality, summarize_quality
+from wuxia.rouge import rouge_l
+
+# -----------------------------------------------------------------------------------------------------------
+out_dir = "out/sft"           # the run to evaluate; its reports are written here
+qa = ""                       # JSON Lines with question and answer; default: val.jsonl of the run's SFT dataset
+pred = ""                     # JSON Lines with prediction and reference (question, stopped optional): no model
+limit = 0                     # score only the first N questions; 0 = all
+beta = 1.0                    # Rouge-L F weighs recall beta times as much as precision
+max_new_tokens = 0            # per answer; 0 = the model's block_size
+temperature = 0.0             # 0 = greedy
+top_k = 0                     # 0 = off
+top_p = 1.0                   # 1.0 = off
+repetition_penalty = 1.0      # 1.0 = off
+batch_size = 16               # questions generated together
+seed = 1337
+device = "auto"               # auto picks cuda > mps > cpu
+json = False                  # print one JSON object instead of the table
+# -----------------------------------------------------------------------------------------------------------
+configure(globals(), sys.argv[1:])
+
+
+def decode_answer(tokenizer, ids, stopped):
+    """The answer's text, with U+FFFD where the model produced something that is no character: bytes that
+    form no UTF-8 character (GPT-2 BPE) or <unk> (char model). tokenizer.decode drops those silently, which
+    would hide garbled output from the quality report. An answer cut by max_new_tokens in the middle of a
+    character loses that half character instead: it was cut, not garbled."""
+    unk_id = getattr(tokenizer, "unk_id", None)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pieces = []
+    for token in ids:
+        pieces.append("\ufffd" if token == unk_id else decoder.decode(tokenizer.decode_bytes([token])))
+    pieces.append(decoder.decode(b"", final=stopped))
+    return "".join(pieces)
+
+
+def generate_answers(model, tokenizer, questions):
+    """(answers, stopped flags) for the questions, in their order. Questions of similar length are
+    generated together so that little is spent on left padding."""
+    prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers, stopped = [None] * len(prompts), [None] * len(prompts)
+    new_tokens = max_new_tokens or model.config.block_size
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, batch_stopped = generate(model, [prompts[i] for i in batch], new_tokens, tokenizer.eot_id,
+                                      temperature=temperature, top_k=top_k, top_p=top_p,
+                                      repetition_penalty=repetition_penalty, seed=seed)
+        for i, answer_ids, done in zip(batch, ids, batch_stopped):
+            answers[i], stopped[i] = decode_answer(tokenizer, answer_ids, done), done
+        if not json:
+            print(f"\r{min(start + batch_size, len(order))}/{len(order)} answers", end="", file=sys.stderr, flush=True)
+    if not json:
+        print(file=sys.stderr)
+    return answers, stopped
+
+
+# -----------------------------------------------------------------------------------------------------------
+# the questions and answers to score
+settings = {}
+if pred:
+    records = read_records(pred, ["prediction", "reference"], ["question", "stopped"])[:limit or None]
+    questions = [r["question"] or "" for r in records]
+    references = [r["reference"] for r in records]
+    predictions = [r["prediction"] for r in records]
+    stopped = [r["stopped"] if isinstance(r["stopped"], bool) else None for r in records]
+    run_name = os.path.splitext(os.path.basename(pred))[0]
+    report_prefix = os.path.join(os.path.dirname(pred), f"{run_name}_rouge")
+    settings["predictions"] = pred
+else:
+    device = pick_device(device)
+    model, tokenizer, checkpoint = load_for_inference(out_dir, device)
+    if not qa:
+        qa = os.path.join(checkpoint["dataset"], "val.jsonl")
+        if not os.path.isfile(qa):
+            raise SystemExit(f"{out_dir} was trained on {checkpoint['dataset']}, which has no val.jsonl (a "
+                             "pretraining dataset?): pass the questions with --qa=<an SFT dataset>/val.jsonl")
+    records = read_records(qa, ["question", "answer"])[:limit or None]
+    questions = [r["question"] for r in records]
+    references = [r["answer"] for r in records]
+    t0 = time.time()
+    predictions, stopped = generate_answers(model, tokenizer, questions)
+    seconds = time.time() - t0
+    run_name = os.path.basename(os.path.normpath(out_dir))
+    report_prefix = os.path.join(out_dir, "rouge")
+    decoding = "greedy" if temperature == 0 else (f"temperature {temperature}, top_k {top_k}, top_p {top_p}")
+    if repetition_penalty != 1.0:
+        decoding += f", repetition penalty {repetition_penalty}"
+    settings.update(checkpoint=out_dir, iter=checkpoint.get("iter_num"), data_kind=checkpoint.get("data_kind"),
+                    qa=qa, decoding=decoding, max_new_tokens=max_new_tokens or model.config.block_size,
+                    seed=seed, generation_seconds=round(seconds, 1))
+    with open(os.path.join(out_dir, "rouge_predictions.jsonl"), "w", encoding="utf-8") as f:
+        for q, ref, p, s in zip(questions, references, predictions, stopped):
+            f.write(json_module.dumps({"question": q, "reference": ref, "prediction": p, "stopped": s},
+                                      ensure_ascii=False) + "\n")
+
+# -----------------------------------------------------------------------------------------------------------
+# score each answer, then summarize
+per_question = []
+for index, (q, ref, p, s) in enumerate(zip(questions, references, predictions, stopped)):
+    score = rouge_l(p, ref, beta)
+    per_question.append({"index": index, "question": q, "reference": ref, "prediction": p,
+                         "rouge_p": score["p"], "rouge_r": score["r"], "rouge_f": score["f"],
+                         **answer_quality(p, ref, s)})
+n = len(per_question)
+summary = {"run": run_name, "questions": n, "beta": beta,
+           "rouge_l_p": sum(r["rouge_p"] for r in per_question) / n,
+           "rouge_l_r": sum(r["rouge_r"] for r in per_question) / n,
+           "rouge_l_f": sum(r["rouge_f"] for r in per_question) / n,
+           **summarize_quality(per_question)}
+
+
+def percent(share):
+    return "n/a" if share is None else f"{100 * share:.1f}%"
+
+
+f_name = "Rouge-L F1" if beta == 1.0 else f"Rouge-L F(β={beta:g})"
+header = ["run", "questions", "Rouge-L P", "Rouge-L R", f_name, "exact", "stopped", "empty", "U+FFFD", "loop",
+          "rep. 4-grams", "chars pred/ref", "clean"]
+row = [run_name, str(n), f"{summary['rouge_l_p']:.4f}", f"{summary['rouge_l_r']:.4f}", f"{summary['rouge_l_f']:.4f}",
+       percent(summary["exact"]), percent(summary["stopped"]), percent(summary["empty"]), percent(summary["garbled"]),
+       percent(summary["loop"]), percent(summary["repeat_4gram"]),
+       f"{summary['pred_chars']:.0f}/{summary['ref_chars']:.0f}", percent(summary["clean"])]
+table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), "| " + " | ".join(row) + " |"])
+legend = ("Rouge-L: means over questions, tokens = CJK characters and Latin words. exact: equal after removing "
+          "whitespace and punctuation. stopped: ended at <|endoftext|>, not cut by max_new_tokens. U+FFFD: "
+          "garbled output. loop: a unit repeated 3+ times in a row (6+ characters). rep. 4-grams: mean share of "
+          "character 4-grams that repeat an earlier one. clean: not empty, no U+FFFD, no loop, not cut.")
+
+flagged = [r for r in per_question if r["empty"] or r["garbled"] or r["loop"] or r["stopped"] is False][:5]
+lines = [f"# Rouge-L and answer quality: {run_name}", "", table, "", legend, "",
+         "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items()), ""]
+if flagged:
+    lines += ["## First flagged answers", ""]
+    for r in flagged:
+        reasons = [name for name, bad in (("empty", r["empty"]), ("U+FFFD", r["garbled"]),
+                                          (f"loop {r['loop_unit']!r}", r["loop"]),
+                                          ("cut by max_new_tokens", r["stopped"] is False)) if bad]
+        lines += [f"- #{r['index']} ({', '.join(reasons)}) Q: {r['question'][:80]!r} A: {r['prediction'][:120]!r}"]
+    lines.append("")
+
+csv_path, md_path = report_prefix + ".csv", report_prefix + ".md"
+os.makedirs(os.path.dirname(csv_path) or ".", exist_ok=True)
+with open(csv_path, "w", newline="", encoding="utf-8") as f:
+    writer = csv.DictWriter(f, list(per_question[0]))
+    writer.writeheader()
+    writer.writerows(per_question)
+with open(md_path, "w", encoding="utf-8") as f:
+    f.write("\n".join(lines))
+
+if json:
+    print(json_module.dumps({**summary, "settings": settings, "csv": csv_path, "markdown": md_path},
+                            ensure_ascii=False))
+else:
+    print(table)
+    print()
+    print(legend)
+    print(f"saved {csv_path} and {md_path}")

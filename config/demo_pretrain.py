@@ -1,0 +1,20 @@
+# The demo: pretrain a small character-level GPT on the public-domain poetry corpus (data/poetry/fetch.py),
+# about 5 minutes on a 2-core CPU.
+out_dir = "out/demo_pretrain"
+dataset = "poetry"
+init_from = "scratch"
+device = "cpu"
+n_layer = 4
+n_head = 4
+n_embd = 256
+block_size = 192      # the longest demo QA row is 138 characters: SFT rows must fit the context
+dropout = 0.0
+batch_size = 16
+max_iters = 1000
+lr_decay_iters = 1000
+learning_rate = 2e-3
+min_lr = 2e-4
+warmup_iters = 50
+eval_interval = 100
+eval_iters = 10
+log_interval = 20

@@ -6,8 +6,8 @@ The course's target is 256 tokens in about 50 s on a 2-core CPU; the issue asks 
     python bench/bench_sample.py
     python bench/bench_sample.py --tiny       # smoke test (seconds)
 
-The weights are random (speed does not depend on them): the table says so. Sampling is nanoGPT's default
-(temperature 0.8, top-k 200). A random model may draw <|endoftext|> and stop early, so generation is told
+The weights are random (speed does not depend on them): the output says so. Sampling uses sample.py's
+defaults (temperature 0.8, top-k 200, top-p 0.95, repetition penalty 1.1). A random model may draw <|endoftext|> and stop early, so generation is told
 to stop on id -1, which no token has: every row makes all max_new_tokens tokens (checked).
 """
 import os
@@ -31,13 +31,15 @@ block_size = 512
 vocab_size = 50304
 max_new_tokens = 256
 prompt_tokens = 16     # prompt length (random ids), the same for every row
-batch_sizes = [1, 10]   # --batch_sizes=1 10
-recompute = True       # also time the full-recompute sampler (slow: about 10x the cached one at batch 10)
-temperature = 0.8
+batch_sizes = [1, 10]  # on the command line: --batch_sizes=1 10
+recompute = True       # also time the full-recompute sampler (minutes at batch 10 on a 2-core CPU)
+temperature = 0.8      # sampling settings: sample.py's and chat_web.py's defaults
 top_k = 200
+top_p = 0.95
+repetition_penalty = 1.1
 target_seconds = 50.0  # the course's time for 256 new tokens on a 2-core CPU
 device = "auto"
-num_threads = 0     # CPU threads for torch; 0 leaves torch's default (one per core)
+num_threads = 0        # CPU threads for torch; 0 leaves torch's default (one per core)
 dtype = "auto"         # bfloat16 autocast on CUDA when supported (else float16), float32 elsewhere
 seed = 1337
 tiny = False           # smoke test: a toy model, 8 new tokens
@@ -68,8 +70,8 @@ NO_STOP = -1  # no token has this id, so no row stops before max_new_tokens
 
 def sample(batch, use_cache, new_tokens):
     prompts = torch.randint(0, vocab_size, (batch, prompt_tokens), generator=torch.Generator().manual_seed(seed)).tolist()
-    new_ids, _ = generate(model, prompts, new_tokens, NO_STOP, temperature=temperature, top_k=top_k, seed=seed,
-                          use_cache=use_cache, autocast=autocast)
+    new_ids, _ = generate(model, prompts, new_tokens, NO_STOP, temperature=temperature, top_k=top_k, top_p=top_p,
+                          repetition_penalty=repetition_penalty, seed=seed, use_cache=use_cache, autocast=autocast)
     if any(len(ids) != new_tokens for ids in new_ids):
         raise SystemExit(f"a row stopped early: {[len(ids) for ids in new_ids]} tokens instead of {new_tokens}")
     return new_ids
@@ -85,7 +87,8 @@ for batch in batch_sizes:
 print(f"bench_sample on {describe_machine(device)}, {dtype}")
 print(f"model {n_layer} layers x {n_head} heads x {n_embd} wide, block {block_size}, vocab {vocab_size} "
       f"({model.num_params() / 1e6:.1f}M parameters), RANDOM weights; prompt {prompt_tokens} tokens, "
-      f"{max_new_tokens} new tokens per row, temperature {temperature}, top-k {top_k}")
+      f"{max_new_tokens} new tokens per row; temperature {temperature}, top-k {top_k}, top-p {top_p}, "
+      f"repetition penalty {repetition_penalty}")
 print()
 table = []
 for batch in batch_sizes:

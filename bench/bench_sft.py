@@ -53,12 +53,14 @@ vocab_size = 0           # 0: 5120 for char (the CPU preset's ~5,100 characters)
 dropout = 0.0
 epochs = 1               # timed epochs per batching (interleaved, each reshuffled)
 device = "auto"
-num_threads = 0     # CPU threads for torch; 0 leaves torch's default (one per core)
+num_threads = 0          # CPU threads for torch; 0 leaves torch's default (one per core)
 dtype = "auto"           # as train.py: bfloat16 autocast on CUDA when supported (else float16), float32 elsewhere
 seed = 1337
 tiny = False             # smoke test: 40 short pairs, block 64, a toy model
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
+if epochs < 1:
+    raise SystemExit(f"--epochs={epochs}: time at least one epoch")
 if tiny:
     n_pairs, median_tokens, block_size, batch_size, n_layer, n_head, n_embd = 40, 30, 64, 4, 2, 2, 32
 
@@ -98,8 +100,12 @@ def generated_pairs(rng):
         sentences = []
         while budget > 0:
             clauses = ["".join(rng.choice(chars, rng.integers(4, 12))) for _ in range(rng.integers(1, 4))]
-            sentences.append("，".join(clauses) + rng.choice(["。", "。", "！", "？"]))
-            budget -= len(gpt2.encode(sentences[-1]))
+            sentence = "，".join(clauses) + rng.choice(["。", "。", "！", "？"])
+            cost = len(gpt2.encode(sentence))
+            if sentences and cost - budget > budget:  # it would overshoot more than stopping falls short
+                break
+            sentences.append(sentence)
+            budget -= cost
         pairs.append((question, "".join(sentences)))
     return pairs
 
@@ -130,7 +136,7 @@ tok = GPT2Tokenizer() if tokenizer == "gpt2" else CharTokenizer.from_texts([q + 
 encoded = [encode_example(tok, q, a, block_size) for q, a in pairs]
 kept = [(ids, prompt_len) for ids, prompt_len, status in encoded if status != "too_long"]
 statuses = [status for _, _, status in encoded]
-rows = np.full((len(kept), block_size), tok.eot_id, dtype=np.int64)
+rows = np.full((len(kept), block_size), tok.eot_id, dtype=np.uint16 if tok.vocab_size <= 65535 else np.uint32)
 spans = np.zeros((len(kept), 2), dtype=np.int32)
 for i, (ids, prompt_len) in enumerate(kept):
     rows[i, :len(ids)] = ids
@@ -152,7 +158,7 @@ model.train()
 def full_width_batch(row_ids):
     """Every row at the full block, whatever its length: the padded baseline."""
     row_ids = np.sort(row_ids)
-    tokens = rows[row_ids]
+    tokens = rows[row_ids].astype(np.int64)
     mask = loss_masks(spans[row_ids, 0], spans[row_ids, 1], block_size - 1)
     return to_device([tokens[:, :-1], tokens[:, 1:], mask], device)
 

@@ -87,8 +87,10 @@ def test_loop_flags():
     assert find_loop("是的是的是的") == "是的"
     assert find_loop("哈哈哈") == ""  # three copies, but only 3 characters: ordinary laughter
     assert find_loop("虚竹和西夏公主和西夏公主") == ""  # two copies only
-    assert find_loop("他说……………………") == ""  # punctuation
-    assert find_loop("黄金1000000两") == ""  # digits
+    assert find_loop("他说…………！！！！！！") == ""  # punctuation and digits need 12 characters or more
+    assert find_loop("黄金1000000两") == ""
+    assert find_loop("《" * 12) == "《"
+    assert find_loop("。 " * 6) == "。 "
     assert find_loop("郭靖的师父是洪七公，黄蓉的父亲是黄药师。") == ""
 
 

@@ -69,8 +69,11 @@ def plot_runs(out_dirs, path):
             loss_ax.plot([best_it], [best], color=color, marker="*", markersize=14, markeredgecolor="black",
                          linestyle="none", label=f"{prefix}best val {best:.4f} @ {best_it}")
         if "lr" in log:
-            its, lrs = zip(*log["lr"])
-            lr_ax.plot(its, lrs, color=color, label=name)
+            # at an eval iteration the log has two rows whose lr differ by one step: keep the first
+            lr_by_iter = {}
+            for it, lr in log["lr"]:
+                lr_by_iter.setdefault(it, lr)
+            lr_ax.plot(list(lr_by_iter), list(lr_by_iter.values()), color=color, label=name)
     loss_ax.set_ylabel("loss (nats per token)")
     loss_ax.set_title(", ".join(names) if len(", ".join(names)) < 100 else f"{len(names)} runs")
     loss_ax.grid(alpha=0.3)

@@ -46,8 +46,9 @@ def _is_punctuation_space_or_digits(unit):
 def find_loop(text, min_repeats=3, min_chars=6, max_unit=50):
     """The first unit that is repeated min_repeats or more times back to back, covering at least min_chars
     characters, such as "和西夏公主" in "虚竹和西夏公主和西夏公主和西夏公主" or "哈" in "哈哈哈哈哈哈" (but not
-    in "哈哈哈"). Returns the shortest such unit, or "" when there is none. Units made only of punctuation,
-    spaces or digits ("……", "   ", the zeros of "1000000") do not count.
+    in "哈哈哈"). Returns the shortest such unit, or "" when there is none. A unit made only of punctuation,
+    spaces or digits needs twice the span, 2 * min_chars, so "…………", "！！！！！！" and the zeros of
+    "1000000" pass but "《《《《《《《《《《《《" does not.
 
     For each unit length L, text[i] == text[i + L] for a run of r positions in a row means the text repeats
     with period L over r + L characters, i.e. (r + L) // L copies of the unit: O(len(text) * max_unit)."""
@@ -59,7 +60,7 @@ def find_loop(text, min_repeats=3, min_chars=6, max_unit=50):
             if span // unit_len >= min_repeats and span >= min_chars:
                 start = i + unit_len - span + 1
                 unit = text[start:start + unit_len]
-                if not _is_punctuation_space_or_digits(unit):
+                if span >= 2 * min_chars or not _is_punctuation_space_or_digits(unit):
                     return unit
     return ""
 

@@ -260,7 +260,7 @@ meta = {
     "options": config,
 }
 os.makedirs(os.path.dirname(out_dir) or ".", exist_ok=True)
-tmp_dir = tempfile.mkdtemp(prefix=f".{dataset}.tmp-", dir=os.path.dirname(out_dir))
+tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=os.path.dirname(out_dir) or ".")
 try:
     for split, examples in (("train", train_examples), ("val", val_examples)):
         rows = np.full((len(examples), block_size), tok.eot_id, dtype=dtype)  # padding is <|endoftext|>

@@ -11,13 +11,12 @@ the page answers exactly as `python sample.py --out_dir=... --start=QUESTION --n
 Several browsers at once are served one answer at a time, in turn.
 """
 import sys
-from contextlib import nullcontext
 
-import torch
 
 from wuxia.chat_page import build_page, require_gradio
-from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
+from wuxia.device import pick_device, precision
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"
@@ -38,7 +37,7 @@ configure(globals(), sys.argv[1:])
 require_gradio()  # fail before loading a model when the page cannot be served
 
 device = pick_device(device)
-autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
+_, autocast = precision(device)
 model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
 sft = ckpt.get("data_kind") == "sft"
 title = f"wuxia-gpt · {out_dir} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"

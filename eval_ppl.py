@@ -28,7 +28,8 @@ import sys
 import time
 
 from wuxia.batches import load_meta, load_split
-from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.checkpoint import load_for_inference
+from wuxia.device import pick_device
 from wuxia.configurator import configure
 from wuxia.jsonl import read_records
 from wuxia.perplexity import perplexity_measures, pretrain_nll, sft_answer_chars, sft_nll

@@ -22,7 +22,8 @@ import os
 import sys
 import time
 
-from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.checkpoint import load_for_inference
+from wuxia.device import pick_device
 from wuxia.configurator import configure
 from wuxia.generate import encode_input, generate
 from wuxia.jsonl import read_records

@@ -132,10 +132,12 @@ class GPT(nn.Module):
         B, T = idx.size()
         if positions is None:
             start = cache[0].length if cache is not None else 0
+            last = start + T - 1  # a Python int: checking it needs no GPU sync and no torch.compile graph break
             positions = torch.arange(start, start + T, device=idx.device).unsqueeze(0)
-        if positions.max() >= self.config.block_size:
-            raise ValueError(f"position {int(positions.max())} is past the model's context "
-                             f"(block_size={self.config.block_size})")
+        else:
+            last = int(positions.max())  # generation with explicit positions: it syncs every token anyway
+        if last >= self.config.block_size:
+            raise ValueError(f"position {last} is past the model's context (block_size={self.config.block_size})")
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
         for i, block in enumerate(self.transformer.h):
             x = block(x, attn_mask, cache[i] if cache is not None else None)

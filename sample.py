@@ -11,12 +11,11 @@ checkpoint continues the text. Samples are printed and saved to <out_dir>/sample
 import os
 import sys
 import time
-from contextlib import nullcontext
 
-import torch
 
-from wuxia.checkpoint import load_for_inference, pick_device
+from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
+from wuxia.device import pick_device, precision
 from wuxia.generate import encode_input, generate, stream_text, trim_to_sentence
 
 # -----------------------------------------------------------------------------------------------------------
@@ -37,7 +36,7 @@ device = "auto"
 configure(globals(), sys.argv[1:])
 
 device = pick_device(device)
-autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.startswith("cuda") else nullcontext()
+_, autocast = precision(device)
 model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
 sft = ckpt.get("data_kind") == "sft"
 options = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,

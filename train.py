@@ -22,9 +22,9 @@ import torch
 from model import GPT, GPTConfig
 from wuxia.batches import (EVAL_STREAM, TRAIN_STREAM, get_batch, get_batch_sft, length_grouped_batches, load_meta, load_split, sft_batch,
                            sft_rows_for_step, step_rng)
-from wuxia.checkpoint import (BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, pick_device,
-                              save_checkpoint)
+from wuxia.checkpoint import BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, save_checkpoint
 from wuxia.configurator import configure
+from wuxia.device import pick_device, precision
 from wuxia.tokenizer import tokenizer_from_meta
 
 # -----------------------------------------------------------------------------------------------------------
@@ -86,13 +86,7 @@ master = rank == 0
 device_type = "cuda" if device.startswith("cuda") else device.split(":")[0]
 if num_threads:
     torch.set_num_threads(num_threads)
-if dtype == "auto":
-    dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-if device_type == "cuda":
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-autocast = (nullcontext() if dtype == "float32" or device_type != "cuda"
-            else torch.autocast(device_type="cuda", dtype=getattr(torch, dtype)))
+dtype, autocast = precision(device, dtype)
 
 
 def log(*args):
@@ -246,8 +240,20 @@ def request_stop(signum, frame):
 signal.signal(signal.SIGINT, request_stop)
 signal.signal(signal.SIGTERM, request_stop)
 
+def stop_if_diverged():
+    """Called before anything is logged or saved: once a loss or gradient was NaN/inf, stop without saving, so
+    the checkpoints on disk stay the last good ones."""
+    if (iter_num % log_interval == 0 or iter_num % eval_interval == 0 or iter_num == max_iters or stop_requested) \
+            and int(diverged_at) >= 0:
+        log(f"\nthe loss or its gradient became NaN/inf at iteration {int(diverged_at)}: training diverged. Nothing "
+            f"was saved since; {out_dir}/{BEST} and {LAST} hold the last good state. Lower learning_rate (or raise "
+            "warmup_iters) and resume with --init_from=resume.")
+        sys.exit(1)
+
+
 # -----------------------------------------------------------------------------------------------------------
 # the loop
+diverged_at = torch.tensor(-1, device=device)
 start_iter, t_start = iter_num, time.time()
 tokens_per_iter = gradient_accumulation_steps * world_size * batch_size * sequence_len
 log(f"{max_iters - iter_num} iterations to go, up to {tokens_per_iter:,} tokens each; "
@@ -291,15 +297,15 @@ while True:
         tokens_seen += x.numel() * world_size
     scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), grad_clip if grad_clip > 0 else float("inf"))
-    if not scaler.is_enabled() and not (torch.isfinite(loss) and torch.isfinite(grad_norm)):
-        log(f"\nloss is {loss.item() * gradient_accumulation_steps} (gradient norm {grad_norm.item()}) at iteration "
-            f"{iter_num}: training diverged. Nothing was saved from this iteration; {out_dir}/{BEST} and {LAST} hold "
-            "the last good state. Lower learning_rate (or raise warmup_iters) and resume with --init_from=resume.")
-        sys.exit(1)
+    if not scaler.is_enabled():  # (float16's GradScaler skips non-finite steps by itself)
+        # a flag on the device, read at the next log line or checkpoint: no GPU sync on every step
+        diverged_at = torch.where((torch.isfinite(loss) & torch.isfinite(grad_norm)) | (diverged_at >= 0),
+                                  diverged_at, iter_num)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
     iter_num += 1
+    stop_if_diverged()
 
     if iter_num % log_interval == 0 and master:
         batch_loss = loss.item() * gradient_accumulation_steps

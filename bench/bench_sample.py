@@ -12,14 +12,13 @@ to stop on id -1, which no token has: every row makes all max_new_tokens tokens 
 """
 import os
 import sys
-from contextlib import nullcontext
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 from bench.common import describe_machine, markdown_table, timed
 from model import GPT, GPTConfig
-from wuxia.checkpoint import pick_device
+from wuxia.device import pick_device, precision
 from wuxia.configurator import configure
 from wuxia.generate import generate
 
@@ -51,11 +50,7 @@ if tiny:
 device = pick_device(device)
 if num_threads:
     torch.set_num_threads(num_threads)
-device_type = "cuda" if device.startswith("cuda") else device.split(":")[0]
-if dtype == "auto":
-    dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-autocast = (None if dtype == "float32" or device_type != "cuda"
-            else torch.autocast(device_type="cuda", dtype=getattr(torch, dtype)))
+dtype, autocast = precision(device, dtype)
 try:
     batch_sizes = [int(b) for b in batch_sizes]
 except ValueError:

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import sys
-from contextlib import nullcontext
 from statistics import NormalDist
 
 import numpy as np
@@ -35,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from bench.common import describe_machine, markdown_table, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, length_grouped_batches, sft_batch, step_rng, to_device
-from wuxia.checkpoint import pick_device
+from wuxia.device import pick_device, precision
 from wuxia.configurator import configure
 from wuxia.sft_format import encode_example, loss_masks
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
@@ -69,11 +68,7 @@ if tiny:
 device = pick_device(device)
 if num_threads:
     torch.set_num_threads(num_threads)
-device_type = "cuda" if device.startswith("cuda") else device.split(":")[0]
-if dtype == "auto":
-    dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-autocast = (nullcontext() if dtype == "float32" or device_type != "cuda"
-            else torch.autocast(device_type="cuda", dtype=getattr(torch, dtype)))
+dtype, autocast = precision(device, dtype)
 
 # -----------------------------------------------------------------------------------------------------------
 # the QA pairs

@@ -12,7 +12,6 @@ the corpus, which changes nothing in the arithmetic.
 """
 import os
 import sys
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -21,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from bench.common import describe_machine, markdown_table, matmul_peak, nominal_gpu_peak, si, synchronize, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, get_batch, step_rng
-from wuxia.checkpoint import pick_device
+from wuxia.device import pick_device, precision
 from wuxia.configurator import configure
 
 # -----------------------------------------------------------------------------------------------------------
@@ -64,13 +63,7 @@ device = pick_device(device)
 if num_threads:
     torch.set_num_threads(num_threads)
 device_type = "cuda" if device.startswith("cuda") else device.split(":")[0]
-if dtype == "auto":
-    dtype = ("bfloat16" if torch.cuda.is_bf16_supported() else "float16") if device_type == "cuda" else "float32"
-if device_type == "cuda":
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-autocast = (nullcontext() if dtype == "float32" or device_type != "cuda"
-            else torch.autocast(device_type="cuda", dtype=getattr(torch, dtype)))
+dtype, autocast = precision(device, dtype)
 
 torch.manual_seed(seed)
 model = GPT(GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,

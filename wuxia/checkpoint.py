@@ -66,14 +66,3 @@ def load_for_inference(out_dir, device="cpu", which="best"):
     model = model_from_checkpoint(checkpoint, device)
     model.eval()
     return model, tokenizer_from_meta(checkpoint["tokenizer"]), checkpoint
-
-
-def pick_device(device="auto"):
-    """cuda > mps > cpu, unless one is named."""
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"

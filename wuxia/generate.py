@@ -46,6 +46,18 @@ def penalize_repeats(logits, seen, penalty):
     return torch.where(seen, penalized, logits)
 
 
+def sample_next(logits, temperature, top_k, top_p, generator):
+    """One token per row from filter_logits' distribution. With top_k, only the k candidates are filtered,
+    normalised and drawn from: the same distribution as over the whole vocabulary, at a tenth of the work
+    (softmax and torch.multinomial over 50304 logits cost more than the model itself at batch 10)."""
+    candidates = None
+    if top_k and top_k < logits.size(-1):
+        logits, candidates = torch.topk(logits, top_k, dim=-1)
+    probs = F.softmax(filter_logits(logits, temperature, 0, top_p), dim=-1)
+    choice = torch.multinomial(probs, 1, generator=generator)
+    return (choice if candidates is None else candidates.gather(1, choice)).squeeze(1)
+
+
 def _run_window(model, tokens, valid, cache):
     """Forward a (left-padded) window of tokens; returns the next-token logits of each row."""
     positions = (valid.long().cumsum(1) - 1).clamp(min=0)
@@ -108,8 +120,7 @@ def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top
         if temperature == 0:
             next_ids = logits.argmax(dim=-1)
         else:
-            probs = F.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)
-            next_ids = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            next_ids = sample_next(logits, temperature, top_k, top_p, generator)
         next_ids = torch.where(finished, torch.full_like(next_ids, eot_id), next_ids)
         yield [None if done or int(t) == eot_id else int(t) for t, done in zip(next_ids.tolist(), finished.tolist())]
         finished |= next_ids == eot_id

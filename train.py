@@ -265,6 +265,7 @@ while True:
         group["lr"] = lr
 
     if iter_num % eval_interval == 0 or iter_num == max_iters or stop_requested:
+        eval_started = time.time()
         if master and not stop_requested:
             losses = estimate_loss()
             improved = losses["val"] < best_val_loss
@@ -280,6 +281,7 @@ while True:
         if stop_requested:
             log(f"stopped at iteration {iter_num}; continue with --init_from=resume")
             break
+        t_window += time.time() - eval_started  # tokens/s and the ETA count training time only
     if iter_num >= max_iters:
         break
 

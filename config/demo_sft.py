@@ -11,4 +11,5 @@ learning_rate = 1e-3
 min_lr = 1e-4
 warmup_iters = 20
 eval_interval = 50
+eval_iters = 10
 log_interval = 20

@@ -26,6 +26,7 @@ from wuxia.configurator import configure  # noqa: E402
 out_dir = "out/demo_sft"
 question = "郭靖的师父是谁？"
 output = "docs/chat_web.png"
+temperature = 0.8       # the page's starting value; 0 shows the greedy answer
 port = 7861
 width = 1200
 height = 700
@@ -36,7 +37,8 @@ if shutil.which(chromium) is None:
     raise SystemExit(f"{chromium!r} not found: apt-get install chromium fonts-wqy-microhei (or pass --chromium=PATH)")
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-server = subprocess.Popen([sys.executable, os.path.join(root, "chat_web.py"), f"--out_dir={out_dir}", f"--port={port}"],
+server = subprocess.Popen([sys.executable, os.path.join(root, "chat_web.py"), f"--out_dir={out_dir}", f"--port={port}",
+                           f"--temperature={temperature}"],
                           env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
 deadline = time.time() + 120
 while True:

@@ -6,7 +6,7 @@ from torch.nn import functional as F
 
 from model import GPT, GPTConfig
 from wuxia.generate import filter_logits, generate, stream_text, trim_to_sentence
-from wuxia.tokenizer import GPT2Tokenizer
+from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
 def tiny_model(vocab_size=64, block_size=32, seed=0):
@@ -105,15 +105,10 @@ def test_streamed_and_decoded_text_never_contains_replacement_characters():
     assert pieces and all("\ufffd" not in p for p in pieces)
     ids, _ = generate(model, [prompt], 60, eot_id=tokenizer.eot_id, temperature=2.0, seed=4)
     assert "\ufffd" not in tokenizer.decode(ids[0])
-    # a character split across tokens comes out whole once its last byte arrives
-    text = "掌力震伤"
-    assert "".join(stream_text_of(tokenizer, tokenizer.encode(text))) == text
-
-
-def stream_text_of(tokenizer, ids):
-    from wuxia.tokenizer import StreamDecoder
+    # a character split across tokens comes out whole once its last byte arrives, and nothing before that
     decoder = StreamDecoder(tokenizer)
-    return [decoder.push(i) for i in ids]
+    pieces = [decoder.push(i) for i in tokenizer.encode("掌力震伤")]
+    assert "".join(pieces) == "掌力震伤" and "" in pieces
 
 
 def test_trim_to_sentence():

@@ -21,7 +21,6 @@ with different tokenizers by those. Characters counted:
 The table is printed as Markdown and saved as CSV and Markdown (ppl.csv and ppl.md in the first out_dir,
 or --output).
 """
-import csv
 import json as json_module
 import os
 import sys
@@ -29,10 +28,11 @@ import time
 
 from wuxia.batches import load_meta, load_split
 from wuxia.checkpoint import load_for_inference
-from wuxia.device import pick_device
 from wuxia.configurator import configure
+from wuxia.device import pick_device
 from wuxia.jsonl import read_records
 from wuxia.perplexity import perplexity_measures, pretrain_nll, sft_answer_chars, sft_nll
+from wuxia.report import markdown_table, write_report
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = []          # one or more runs: --out_dir=out/a out/b ...
@@ -107,22 +107,13 @@ header = ["run", "iter", "dataset", "tokenizer", "scored", "tokens", "loss", "to
 table_rows = [[r["run"], str(r["iter"]), r["dataset"], r["tokenizer"], r["scored"], f"{r['tokens']:,}",
                fmt(r["loss"], 4), fmt(r["token_ppl"], 3), "n/a" if r["chars"] is None else f"{r['chars']:,}",
                fmt(r["bits_per_char"], 4), fmt(r["char_ppl"], 3)] for r in results]
-markdown = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] +
-                     ["| " + " | ".join(row) + " |" for row in table_rows])
+markdown = markdown_table(header, table_rows)
 notes = ("loss = mean NLL per scored token (nats); token ppl = exp(loss); bits/char = total NLL / ln 2 / chars; "
          "char ppl = 2^(bits/char). Compare models with different tokenizers by bits/char.")
 if any(r["chars"] is None for r in results):
     notes += " n/a: the dataset's meta.json has no val_chars (made by an older prepare.py)."
 
-csv_path = output or os.path.join(out_dir[0], "ppl.csv")
-md_path = os.path.splitext(csv_path)[0] + ".md"
-os.makedirs(os.path.dirname(csv_path) or ".", exist_ok=True)
-with open(csv_path, "w", newline="", encoding="utf-8") as f:
-    writer = csv.DictWriter(f, list(results[0]))
-    writer.writeheader()
-    writer.writerows(results)
-with open(md_path, "w", encoding="utf-8") as f:
-    f.write(markdown + "\n\n" + notes + "\n")
+csv_path, md_path = write_report(output or os.path.join(out_dir[0], "ppl.csv"), results, markdown + "\n\n" + notes)
 
 if json:
     print(json_module.dumps({"runs": results, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))

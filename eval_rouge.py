@@ -16,18 +16,18 @@ rouge_predictions.jsonl (question, reference, prediction, stopped: re-scorable w
 the reports go beside the predictions file instead: <name>_rouge.csv and <name>_rouge.md.
 """
 import codecs
-import csv
 import json as json_module
 import os
 import sys
 import time
 
 from wuxia.checkpoint import load_for_inference
-from wuxia.device import pick_device
 from wuxia.configurator import configure
+from wuxia.device import pick_device
 from wuxia.generate import encode_input, generate
 from wuxia.jsonl import read_records
 from wuxia.quality import answer_quality, summarize_quality
+from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l
 
 # -----------------------------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ row = [run_name, str(n), f"{summary['rouge_l_p']:.4f}", f"{summary['rouge_l_r']:
        percent(summary["exact"]), percent(summary["stopped"]), percent(summary["empty"]), percent(summary["garbled"]),
        percent(summary["loop"]), percent(summary["repeat_4gram"]),
        f"{summary['pred_chars']:.0f}/{summary['ref_chars']:.0f}", percent(summary["clean"])]
-table = "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header), "| " + " | ".join(row) + " |"])
+table = markdown_table(header, [row])
 legend = ("Rouge-L: means over questions, tokens = CJK characters and Latin words. exact: equal after removing "
           "whitespace and punctuation. stopped: ended at <|endoftext|>, not cut by max_new_tokens. U+FFFD: "
           "garbled output. loop: a unit repeated 3+ times in a row (6+ characters). rep. 4-grams: mean share of "
@@ -168,14 +168,7 @@ if flagged:
         lines += [f"- #{r['index']} ({', '.join(reasons)}) Q: {r['question'][:80]!r} A: {r['prediction'][:120]!r}"]
     lines.append("")
 
-csv_path, md_path = report_prefix + ".csv", report_prefix + ".md"
-os.makedirs(os.path.dirname(csv_path) or ".", exist_ok=True)
-with open(csv_path, "w", newline="", encoding="utf-8") as f:
-    writer = csv.DictWriter(f, list(per_question[0]))
-    writer.writeheader()
-    writer.writerows(per_question)
-with open(md_path, "w", encoding="utf-8") as f:
-    f.write("\n".join(lines))
+csv_path, md_path = write_report(report_prefix + ".csv", per_question, "\n".join(lines))
 
 if json:
     print(json_module.dumps({**summary, "settings": settings, "csv": csv_path, "markdown": md_path},

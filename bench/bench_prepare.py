@@ -25,8 +25,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import cpu_name, markdown_table
+from bench.common import cpu_name
 from wuxia.configurator import configure
+from wuxia.report import markdown_table
 from wuxia.text import clean_text, decode_text, find_input_files, pieces_for_encoding
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
 

@@ -16,11 +16,12 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine, markdown_table, timed
+from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
-from wuxia.device import pick_device, precision
 from wuxia.configurator import configure
+from wuxia.device import pick_device, precision
 from wuxia.generate import generate
+from wuxia.report import markdown_table
 
 # -----------------------------------------------------------------------------------------------------------
 n_layer = 6            # the course's model

@@ -31,11 +31,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine, markdown_table, timed
+from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, length_grouped_batches, sft_batch, step_rng, to_device
-from wuxia.device import pick_device, precision
 from wuxia.configurator import configure
+from wuxia.device import pick_device, precision
+from wuxia.report import markdown_table
 from wuxia.sft_format import encode_example, loss_masks
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
 

@@ -67,13 +67,6 @@ def nominal_gpu_peak(device):
     return None, None
 
 
-def markdown_table(header, rows):
-    """header: list of column names; rows: lists of cells (already formatted as text)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def si(value, unit=""):
     """1.23e9 -> '1.23 G' + unit: readable throughputs and FLOP counts."""
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):

@@ -25,7 +25,7 @@ from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import pick_device
 from wuxia.generate import encode_input, generate
-from wuxia.jsonl import read_records
+from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l
@@ -104,7 +104,12 @@ else:
         if not os.path.isfile(qa):
             raise SystemExit(f"{out_dir} was trained on {checkpoint['dataset']}, which has no val.jsonl (a "
                              "pretraining dataset?): pass the questions with --qa=<an SFT dataset>/val.jsonl")
-    records = read_records(qa, ["question", "answer"])[:limit or None]
+    records, skipped, _ = read_qa_records(qa)
+    for source, reason in skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    if not records:
+        raise SystemExit(f"{qa} holds no usable question/answer records")
+    records = records[:limit or None]
     questions = [r["question"] for r in records]
     references = [r["answer"] for r in records]
     t0 = time.time()

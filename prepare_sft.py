@@ -21,9 +21,11 @@ import time
 
 import numpy as np
 
+from wuxia.batches import load_meta
 from wuxia.configurator import configure
+from wuxia.jsonl import read_qa_records
 from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
-from wuxia.text import decode_text, find_input_files
+from wuxia.text import find_input_files
 from wuxia.tokenizer import tokenizer_from_meta
 
 # -----------------------------------------------------------------------------
@@ -42,64 +44,9 @@ started = time.time()
 out_dir = os.path.join("data", dataset)
 
 
-def load_meta(directory, what_to_do):
-    path = os.path.join(directory, "meta.json")
-    if not os.path.isfile(path):
-        sys.exit(f"{path} not found: {what_to_do}")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def dataset_kind(directory):
     """"sft", "pretrain", ... as a dataset folder's meta.json says; None when it has none."""
-    path = os.path.join(directory, "meta.json")
-    return load_meta(directory, "").get("kind") if os.path.isfile(path) else None
-
-
-def text_field(fields, key):
-    """The value of one field as stripped text ('' when missing, None when not text); numbers are text."""
-    value = fields.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    return value.strip() if isinstance(value, str) else None
-
-
-def question_answer(record):
-    """(question, answer) of one record, with keys matched case-insensitively: question/answer, or Alpaca's
-    instruction (+ input) / output."""
-    fields = {str(key).strip().lower(): value for key, value in record.items()}
-    if "question" in fields or "answer" in fields:
-        return text_field(fields, "question"), text_field(fields, "answer")
-    question, extra = text_field(fields, "instruction"), text_field(fields, "input")
-    if question and extra:
-        question = question + "\n" + extra
-    return question, text_field(fields, "output")
-
-
-def parse_records(path, data):
-    """The records of one JSONL or JSON-array file (its bytes) as (source, object) pairs; source is
-    "file:line" (JSON Lines) or "file[index]" (array). Invalid JSON is an error naming the file and line."""
-    text, encoding, replaced_bytes = decode_text(data)
-    if replaced_bytes:
-        print(f"warning: {path}: {replaced_bytes} bytes could not be decoded (read as {encoding})", file=sys.stderr)
-    if text.lstrip().startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as e:
-            sys.exit(f"{path}:{e.lineno}: invalid JSON: {e.msg} (column {e.colno}). Fix the file and run again.")
-        return [(f"{path}[{i}]", item) for i, item in enumerate(items)]
-    records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((f"{path}:{lineno}", json.loads(line)))
-        except json.JSONDecodeError as e:
-            sys.exit(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno}). Each line must hold one whole "
-                     f"JSON object (JSON Lines), or the file one JSON array. Fix the file and run again.")
-    return records
+    return load_meta(directory).get("kind") if os.path.isfile(os.path.join(directory, "meta.json")) else None
 
 
 def read_split(patterns, what):
@@ -113,23 +60,11 @@ def read_split(patterns, what):
     for path in paths:
         with open(path, "rb") as f:
             data = f.read()
-        records = parse_records(path, data)
-        n_skipped_before = len(skipped)
-        for source, record in records:
-            if not isinstance(record, dict):
-                skipped.append((source, "not a JSON object"))
-                continue
-            question, answer = question_answer(record)
-            if question is None or answer is None:
-                skipped.append((source, "question or answer is not text"))
-            elif not question:
-                skipped.append((source, "no question"))
-            elif not answer:
-                skipped.append((source, "no answer"))
-            else:
-                examples.append({"question": question, "answer": answer, "source": source})
+        file_examples, file_skipped, n_records = read_qa_records(path, data)
+        examples += file_examples
+        skipped += file_skipped
         files.append({"path": path, "split": what, "sha256": hashlib.sha256(data).hexdigest(),
-                      "records": len(records), "skipped": len(skipped) - n_skipped_before})
+                      "records": n_records, "skipped": len(file_skipped)})
     return examples, skipped, files
 
 

@@ -21,7 +21,6 @@ the text is random common Chinese characters (about 2.2 GPT-2 tokens each, close
 the character tokenizer sees the same pairs about 2.2x shorter. The optimizer step is left out: it costs
 the same per batch whichever batching is used.
 """
-import json
 import math
 import os
 import sys
@@ -36,6 +35,7 @@ from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, length_grouped_batches, sft_batch, step_rng, to_device
 from wuxia.configurator import configure
 from wuxia.device import pick_device, precision
+from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
 from wuxia.sft_format import encode_example, loss_masks
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
@@ -109,20 +109,12 @@ def generated_pairs(rng):
 
 
 def read_qa(path):
-    pairs = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                pairs.append((record["question"], record["answer"]))
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                raise SystemExit(f"{path}:{line_number}: expected a JSON object with \"question\" and \"answer\" "
-                                 f"({type(e).__name__}: {e})")
-    if not pairs:
+    examples, skipped, _ = read_qa_records(path)
+    if skipped:  # timing a part of the file would mislead: every record must be usable
+        raise SystemExit("\n".join(f"{source}: {reason}" for source, reason in skipped))
+    if not examples:
         raise SystemExit(f"{path}: no QA records")
-    return pairs
+    return [(e["question"], e["answer"]) for e in examples]
 
 
 if tokenizer not in ("gpt2", "char"):

@@ -12,10 +12,10 @@ import torch
 from wuxia.sft_format import loss_masks
 
 
-def load_meta(data_dir):
+def load_meta(data_dir, what_to_do="prepare the dataset first (python prepare.py or prepare_sft.py)"):
     path = os.path.join(data_dir, "meta.json")
     if not os.path.isfile(path):
-        raise SystemExit(f"{path} not found: prepare the dataset first (python prepare.py or prepare_sft.py)")
+        raise SystemExit(f"{path} not found: {what_to_do}")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 

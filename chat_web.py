@@ -16,7 +16,7 @@ import sys
 from wuxia.chat_page import build_page, require_gradio
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
-from wuxia.device import pick_device, precision
+from wuxia.device import for_inference, pick_device
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"
@@ -32,13 +32,14 @@ top_p = 0.95                  # 1.0 switches it off
 repetition_penalty = 1.1      # 1.0 switches it off
 seed = 1337
 device = "auto"
+dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 require_gradio()  # fail before loading a model when the page cannot be served
 
 device = pick_device(device)
-_, autocast = precision(device)
 model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
+model, autocast = for_inference(model, device, dtype)
 sft = ckpt.get("data_kind") == "sft"
 title = f"wuxia-gpt · {out_dir} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"
 print(f"{title}: {model.num_params() / 1e6:.2f}M parameters on {device}")

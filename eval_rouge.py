@@ -23,7 +23,7 @@ import time
 
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
-from wuxia.device import pick_device
+from wuxia.device import for_inference, pick_device
 from wuxia.generate import encode_input, generate
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
@@ -44,6 +44,7 @@ repetition_penalty = 1.0      # 1.0 = off
 batch_size = 16               # questions generated together
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu
+dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
@@ -63,7 +64,7 @@ def decode_answer(tokenizer, ids, stopped):
     return "".join(pieces)
 
 
-def generate_answers(model, tokenizer, questions):
+def generate_answers(model, tokenizer, questions, autocast):
     """(answers, stopped flags) for the questions, in their order. Questions of similar length are
     generated together so that little is spent on left padding."""
     prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
@@ -74,7 +75,7 @@ def generate_answers(model, tokenizer, questions):
         batch = order[start:start + batch_size]
         ids, batch_stopped = generate(model, [prompts[i] for i in batch], new_tokens, tokenizer.eot_id,
                                       temperature=temperature, top_k=top_k, top_p=top_p,
-                                      repetition_penalty=repetition_penalty, seed=seed)
+                                      repetition_penalty=repetition_penalty, seed=seed, autocast=autocast)
         for i, answer_ids, done in zip(batch, ids, batch_stopped):
             answers[i], stopped[i] = decode_answer(tokenizer, answer_ids, done), done
         if not json:
@@ -99,6 +100,7 @@ if pred:
 else:
     device = pick_device(device)
     model, tokenizer, checkpoint = load_for_inference(out_dir, device)
+    model, autocast = for_inference(model, device, dtype)
     if not qa:
         qa = os.path.join(checkpoint["dataset"], "val.jsonl")
         if not os.path.isfile(qa):
@@ -113,7 +115,7 @@ else:
     questions = [r["question"] for r in records]
     references = [r["answer"] for r in records]
     t0 = time.time()
-    predictions, stopped = generate_answers(model, tokenizer, questions)
+    predictions, stopped = generate_answers(model, tokenizer, questions, autocast)
     seconds = time.time() - t0
     run_name = os.path.basename(os.path.normpath(out_dir))
     report_prefix = os.path.join(out_dir, "rouge")

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
 from wuxia.configurator import configure
-from wuxia.device import pick_device, precision
+from wuxia.device import for_inference, pick_device
 from wuxia.generate import generate
 from wuxia.report import markdown_table
 
@@ -40,7 +40,7 @@ repetition_penalty = 1.1
 target_seconds = 50.0  # the course's time for 256 new tokens on a 2-core CPU
 device = "auto"
 num_threads = 0        # CPU threads for torch; 0 leaves torch's default (one per core)
-dtype = "auto"         # bfloat16 autocast on CUDA when supported (else float16), float32 elsewhere
+dtype = "auto"         # as sample.py: bfloat16 autocast on CUDA, float32 elsewhere; float16/bfloat16 cast the weights
 seed = 1337
 tiny = False           # smoke test: a toy model, 8 new tokens
 # -----------------------------------------------------------------------------------------------------------
@@ -51,7 +51,6 @@ if tiny:
 device = pick_device(device)
 if num_threads:
     torch.set_num_threads(num_threads)
-dtype, autocast = precision(device, dtype)
 try:
     batch_sizes = [int(b) for b in batch_sizes]
 except ValueError:
@@ -61,6 +60,7 @@ torch.manual_seed(seed)
 model = GPT(GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
                       vocab_size=vocab_size, dropout=0.0)).to(device)
 model.eval()
+model, autocast = for_inference(model, device, dtype)
 NO_STOP = -1  # no token has this id, so no row stops before max_new_tokens
 
 
@@ -80,7 +80,8 @@ for batch in batch_sizes:
         sample(batch, use_cache, 2)  # warm-up: thread pools, allocator
         seconds[batch, name] = timed(lambda: sample(batch, use_cache, max_new_tokens), device)[0]
 
-print(f"bench_sample on {describe_machine(device)}, {dtype}")
+weights = str(next(model.parameters()).dtype).removeprefix("torch.")
+print(f"bench_sample on {describe_machine(device)}, {weights} weights, dtype setting {dtype}")
 print(f"model {n_layer} layers x {n_head} heads x {n_embd} wide, block {block_size}, vocab {vocab_size} "
       f"({model.num_params() / 1e6:.1f}M parameters), RANDOM weights; prompt {prompt_tokens} tokens, "
       f"{max_new_tokens} new tokens per row; temperature {temperature}, top-k {top_k}, top-p {top_p}, "

@@ -73,6 +73,9 @@ def test_sft_trains_on_answers_and_sample_answers_a_training_question(tiny_pretr
                  "--num_samples=1", "--max_new_tokens=20")
     assert "答：小龙女。" in answer.stdout
     assert os.path.isfile(f"{sft}/samples.txt")
+    half = run("sample.py", f"--out_dir={sft}", "--start=杨过的师父是谁？", "--temperature=0",
+               "--num_samples=1", "--max_new_tokens=20", "--dtype=float16")  # weights cast for CPU decoding
+    assert "答：小龙女。" in half.stdout
 
 
 def test_sft_dataset_with_another_tokenizer_is_a_clear_error(tiny_pretrain, tmp_path):

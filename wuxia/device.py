@@ -29,3 +29,18 @@ def precision(device, dtype="auto"):
     if dtype == "float32" or not on_cuda:
         return "float32", nullcontext()
     return dtype, torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
+
+
+def for_inference(model, device, dtype="auto"):
+    """(model, autocast context) for generation. On CUDA: autocast as in precision(). Elsewhere the model stays
+    float32 unless dtype names float16 or bfloat16: then its weights themselves are cast. Decoding one token
+    reads every weight once, so on a CPU one prompt at a time is limited by memory bandwidth and half the bytes
+    is faster (3x on this project's machine). Batches and long prompts are limited by arithmetic instead, which
+    most CPUs do slower in float16: there float32 wins. bench/bench_sample.py --dtype=float16 measures both."""
+    if device.startswith("cuda"):
+        return model, precision(device, dtype)[1]
+    if dtype in ("float16", "bfloat16"):
+        model = model.to(getattr(torch, dtype))
+    elif dtype not in ("auto", "float32"):
+        raise SystemExit(f"--dtype={dtype!r}: choose auto, float32, float16 or bfloat16")
+    return model, nullcontext()

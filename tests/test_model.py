@@ -5,7 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import filter_logits, generate, stream_text, trim_to_sentence
+from wuxia.generate import filter_logits, generate, sample_next, stream_text, trim_to_sentence
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -69,10 +69,16 @@ def test_sampling_is_reproducible_for_a_seed():
     assert a == b
 
 
-def test_filter_logits_top_k_and_top_p():
+def test_top_k_draws_only_among_the_k_most_likely():
+    logits = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.3]])).repeat(2000, 1)
+    drawn = sample_next(logits, 1.0, 2, 1.0, torch.Generator().manual_seed(0))
+    assert set(drawn.tolist()) == {1, 3}
+    share_of_1 = (drawn == 1).float().mean().item()  # renormalised: 0.5 / (0.5 + 0.3)
+    assert abs(share_of_1 - 0.625) < 0.05
+
+
+def test_filter_logits_top_p():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
-    kept = torch.isfinite(filter_logits(logits, top_k=2))
-    assert kept.tolist() == [[True, True, False, False]]
     kept = torch.isfinite(filter_logits(logits, top_p=0.7))  # 0.5 + 0.3 reaches 0.7
     assert kept.tolist() == [[True, True, False, False]]
     kept = torch.isfinite(filter_logits(logits, top_p=0.4))  # the most likely token always stays

@@ -50,7 +50,7 @@ def test_stream_decoder_never_shows_half_a_character(gpt2, name):
     tokenizer = gpt2 if name == "gpt2" else CharTokenizer.from_texts([text])
     stream = StreamDecoder(tokenizer)
     pieces = [stream.push(i) for i in tokenizer.encode(text)]
-    assert "".join(pieces) + stream.flush() == text
+    assert "".join(pieces) == text
     assert not any("\ufffd" in piece for piece in pieces)
     if name == "gpt2":
         assert "" in pieces  # some tokens really were partial characters, held back

@@ -19,13 +19,10 @@ def encode_input(tokenizer, text, sft):
     return encode_prompt(tokenizer, text) if sft else tokenizer.encode(text)
 
 
-def filter_logits(logits, temperature=1.0, top_k=0, top_p=1.0):
-    """Scale by temperature, then keep the top_k most likely tokens and the smallest set whose probability
-    reaches top_p (0 / 1.0 switch either off). Returns logits with the rest at -inf."""
+def filter_logits(logits, temperature=1.0, top_p=1.0):
+    """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
+    switches it off). Returns logits with the rest at -inf."""
     logits = logits / max(temperature, 1e-8)
-    if top_k and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, [-1]]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
         cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
@@ -47,13 +44,14 @@ def penalize_repeats(logits, seen, penalty):
 
 
 def sample_next(logits, temperature, top_k, top_p, generator):
-    """One token per row from filter_logits' distribution. With top_k, only the k candidates are filtered,
-    normalised and drawn from: the same distribution as over the whole vocabulary, at a tenth of the work
-    (softmax and torch.multinomial over 50304 logits cost more than the model itself at batch 10)."""
+    """One token per row: among the top_k most likely (0 switches it off), then filter_logits. Only the k
+    candidates are filtered, normalised and drawn from: the same distribution as masking the whole
+    vocabulary, at a tenth of the work (softmax and torch.multinomial over 50304 logits cost more than the
+    model itself at batch 10)."""
     candidates = None
     if top_k and top_k < logits.size(-1):
         logits, candidates = torch.topk(logits, top_k, dim=-1)
-    probs = F.softmax(filter_logits(logits, temperature, 0, top_p), dim=-1)
+    probs = F.softmax(filter_logits(logits, temperature, top_p), dim=-1)
     choice = torch.multinomial(probs, 1, generator=generator)
     return (choice if candidates is None else candidates.gather(1, choice)).squeeze(1)
 

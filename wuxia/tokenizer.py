@@ -139,8 +139,3 @@ class StreamDecoder:
     def push(self, token_id):
         """Returns the text that is complete after this token ('' while a character is still partial)."""
         return self._utf8.decode(self.tokenizer.decode_bytes([token_id]))
-
-    def flush(self):
-        """End of stream: an unfinished character is dropped, never printed half."""
-        self._utf8.reset()
-        return ""

@@ -18,6 +18,8 @@ import functools
 import random
 import re
 
+from wuxia.text import t2s_converter
+
 # Poems of these collections are 词 (song lyrics), the rest 诗; only the QA wording uses this.
 CI_COLLECTIONS = {"宋词三百首"}
 
@@ -58,17 +60,6 @@ def make_record(collection, title, author, lines):
     lines = clean_lines(lines)
     return {"collection": collection, "title": clean_line(title or ""), "author": clean_author(author),
             "lines": lines, "text": "\n".join(lines)}
-
-
-@functools.lru_cache(maxsize=None)
-def t2s_converter():
-    """opencc's traditional -> simplified converter (built once: loading its dictionaries takes a moment)."""
-    try:
-        import opencc
-    except ImportError:
-        raise SystemExit("the Python package opencc is needed to convert the traditional-character collections "
-                         "(唐诗三百首, 千家诗, 古文观止, ...) to simplified: pip install opencc")
-    return opencc.OpenCC("t2s").convert
 
 
 def to_simplified(record, convert):

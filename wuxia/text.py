@@ -150,12 +150,14 @@ def clean_text(text, drop_pattern=None, convert=None, join_paragraphs=False):
     return cleaned, len(kept), n_dropped
 
 
+@lru_cache(maxsize=None)
 def t2s_converter():
-    """Traditional -> simplified Chinese with OpenCC, as a function of a string."""
+    """Traditional -> simplified Chinese with OpenCC, as a function of a string (built once: loading its
+    dictionaries takes a moment)."""
     try:
         import opencc
     except ImportError:
-        raise SystemExit("--t2s needs OpenCC for Python: pip install opencc   (or leave out --t2s)")
+        raise SystemExit("converting traditional to simplified Chinese needs OpenCC for Python: pip install opencc")
     return opencc.OpenCC("t2s").convert
 
 

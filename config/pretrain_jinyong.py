@@ -1,4 +1,4 @@
-# Pretrain on the Jin Yong novels with the course's GPU settings (one GPU: about an hour on a consumer card).
+# Pretrain on the Jin Yong novels with the course's GPU settings.
 # Data: python prepare.py --dataset=jinyong --input=data/jinyong/raw/   (GPT-2 tokenizer, the default)
 # The course used block_size 256; we use 512 so that SFT rows (question + answer) fit: an SFT row can never
 # be longer than the pretrained model's context.

@@ -1,4 +1,4 @@
-# Fine-tune the CPU model on the Jin Yong QA pairs (a few minutes on 2 cores).
+# Fine-tune the CPU model on the Jin Yong QA pairs (short rows: a few minutes on 2 cores).
 # Data: python prepare_sft.py --dataset=sft_jinyong_char --input=data/sft_jinyong/qa.jsonl --pretrain_data=data/jinyong_char --block_size=256
 out_dir = "out/sft_cpu"
 dataset = "sft_jinyong_char"

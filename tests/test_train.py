@@ -137,3 +137,11 @@ def test_ddp_on_cpu_with_two_processes_trains_and_saves_once(tiny_pretrain, tmp_
     assert result.stdout.count("done: best val loss") == 1  # only rank 0 logs and saves
     assert load_checkpoint(f"{out}/ckpt_last.pt")["iter_num"] == 10
     assert sorted(os.listdir(out)) == ["ckpt_best.pt", "ckpt_last.pt", "log.csv"]
+
+
+@pytest.mark.parametrize("config", sorted(os.listdir(os.path.join(ROOT, "config"))))
+def test_every_config_file_holds_only_train_settings(config, tmp_path):
+    """A config with a misspelt key stops at the configurator; a valid one gets as far as the data."""
+    result = run("train.py", f"config/{config}", f"--dataset={tmp_path}/missing", check=False)
+    assert "unknown setting" not in result.stderr
+    assert f"{tmp_path}/missing/meta.json not found" in result.stderr

@@ -16,7 +16,7 @@ import time
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import encode_input, generate, stream_text, trim_to_sentence
+from wuxia.generate import check_input, encode_input, generate, stream_text, trim_to_sentence
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/pretrain_jinyong"
@@ -63,6 +63,10 @@ if interactive:
             print()
             break
         if not text:
+            continue
+        problem = check_input(tokenizer, text, sft, model.config.block_size)
+        if problem:
+            print(problem)
             continue
         warn_unknown(text)
         if not sft:

@@ -5,7 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import filter_logits, generate, sample_next, stream_text, trim_to_sentence
+from wuxia.generate import check_input, filter_logits, generate, sample_next, stream_text, trim_to_sentence
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -120,3 +120,12 @@ def test_streamed_and_decoded_text_never_contains_replacement_characters():
 def test_trim_to_sentence():
     assert trim_to_sentence("他说：“好。”然后他") == "他说：“好。”"
     assert trim_to_sentence("没有句号") == "没有句号"
+
+
+def test_check_input_refuses_empty_and_overlong_questions_politely():
+    tokenizer = GPT2Tokenizer()
+    assert check_input(tokenizer, "郭靖是谁？", True, 64) is None
+    assert "Please type a question" in check_input(tokenizer, "  ", True, 64)
+    assert "the limit is 5" in check_input(tokenizer, "郭靖是谁？问", True, 64, max_input_chars=5)
+    assert "shorter than the model's context, 64" in check_input(tokenizer, "郭" * 40, True, 64)
+    assert check_input(tokenizer, "郭" * 40, False, 64) is None  # a continuation may slide

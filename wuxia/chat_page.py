@@ -6,7 +6,7 @@ given), so the page's answer for seed S equals that of
     python sample.py --out_dir=... --start=QUESTION --num_samples=1 --seed=S
 with the same settings. Gradio is imported only when the page is built: it is an optional dependency.
 """
-from wuxia.generate import encode_input, stream_text
+from wuxia.generate import check_input, encode_input, stream_text
 
 GRADIO_MISSING = ("The chat page needs Gradio, an optional dependency: pip install -r requirements-chat.txt\n"
                   "(the terminal chat needs nothing more: python sample.py --out_dir=... --interactive)")
@@ -19,22 +19,6 @@ def require_gradio():
     except ImportError:
         raise SystemExit(GRADIO_MISSING)
     return gradio
-
-
-def check_input(tokenizer, text, sft, block_size, max_input_chars):
-    """None when the text can go to the model; otherwise a polite message saying what to change."""
-    if not text or not text.strip():
-        return "请先输入一个问题。(Please type a question first.)" if sft else \
-               "请先输入一段开头，模型会接着写下去。(Please type the beginning of a text to continue.)"
-    if len(text) > max_input_chars:
-        return (f"输入太长：{len(text)} 个字符，上限是 {max_input_chars}。请缩短后再试。"
-                f"(The input has {len(text)} characters; the limit is {max_input_chars}.)")
-    prompt_len = len(encode_input(tokenizer, text, sft))
-    if prompt_len >= block_size:
-        # generation would drop the start of the prompt (the window slides), and with it the template
-        return (f"输入太长：{prompt_len} 个词元，须少于这个模型的上下文长度 {block_size}。请缩短后再试。"
-                f"(The input is {prompt_len} tokens; it must be shorter than the model's context, {block_size}.)")
-    return None
 
 
 def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p, repetition_penalty,

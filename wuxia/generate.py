@@ -19,6 +19,23 @@ def encode_input(tokenizer, text, sft):
     return encode_prompt(tokenizer, text) if sft else tokenizer.encode(text)
 
 
+def check_input(tokenizer, text, sft, block_size, max_input_chars=None):
+    """None when the text can go to the model; otherwise a polite message saying what to change. A question
+    for an SFT model must fit the model's context: otherwise the sliding window would cut off the start of
+    the prompt template. (A text to continue may be longer: its start simply slides out.)"""
+    if not text or not text.strip():
+        return "请先输入一个问题。(Please type a question first.)" if sft else \
+               "请先输入一段开头，模型会接着写下去。(Please type the beginning of a text to continue.)"
+    if max_input_chars and len(text) > max_input_chars:
+        return (f"输入太长：{len(text)} 个字符，上限是 {max_input_chars}。请缩短后再试。"
+                f"(The input has {len(text)} characters; the limit is {max_input_chars}.)")
+    prompt_len = len(encode_input(tokenizer, text, sft)) if sft else 0
+    if prompt_len >= block_size:
+        return (f"输入太长：{prompt_len} 个词元，须少于这个模型的上下文长度 {block_size}。请缩短后再试。"
+                f"(The input is {prompt_len} tokens; it must be shorter than the model's context, {block_size}.)")
+    return None
+
+
 def filter_logits(logits, temperature=1.0, top_p=1.0):
     """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
     switches it off). Returns logits with the rest at -inf."""

@@ -16,7 +16,7 @@ import time
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import check_input, encode_input, generate, stream_text, trim_to_sentence
+from wuxia.generate import CUT_MARK, check_input, encode_input, generate, stream_text, trim_to_sentence
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/pretrain_jinyong"
@@ -101,7 +101,7 @@ for prompt_index, prompt in enumerate(prompts):
             text = trim_to_sentence(text)
         shown = f"问：{prompt}\n答：{text}" if sft else prompt + text
         if not ended and not trim:
-            shown += " …"  # cut by max_new_tokens
+            shown += CUT_MARK
         lines.append(f"--- sample {k + 1} of prompt {prompt_index + 1}{'' if ended else ' (max_new_tokens reached)'}\n{shown}")
         print(lines[-1], flush=True)
 

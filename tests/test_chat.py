@@ -54,15 +54,13 @@ def settings_args(seed):
 
 def sample_py_text(out_dir, prompt, seed, sft):
     """What `sample.py --num_samples=1` prints for one prompt, as the page shows it: an SFT answer alone, or
-    the prompt with its continuation (without sample.py's " …" that marks a cut)."""
+    the prompt with its continuation (both end with " …" when max_new_tokens cut them)."""
     result = subprocess.run([sys.executable, "sample.py", f"--out_dir={out_dir}", f"--start={prompt}",
                              "--num_samples=1"] + settings_args(seed),
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    header, body = result.stdout.split("--- sample 1 of prompt 1", 1)[1].split("\n", 1)
+    body = result.stdout.split("--- sample 1 of prompt 1", 1)[1].split("\n", 1)[1]
     body = body[:body.rindex("\n--- ")]  # the "--- N tokens in ..." line ends the sample
-    if "max_new_tokens reached" in header:
-        body = body.removesuffix(" …")
     if sft:
         prefix = f"问：{prompt}\n答："
         assert body.startswith(prefix), body

@@ -5,7 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import check_input, filter_logits, generate, sample_next, stream_text, trim_to_sentence
+from wuxia.generate import CUT_MARK, check_input, filter_logits, generate, sample_next, stream_text, trim_to_sentence
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -109,6 +109,7 @@ def test_streamed_and_decoded_text_never_contains_replacement_characters():
     prompt = tokenizer.encode("杨过被他掌力震伤胸膛")
     pieces = list(stream_text(model, tokenizer, prompt, 60, temperature=2.0, seed=3))
     assert pieces and all("\ufffd" not in p for p in pieces)
+    assert pieces[-1] == CUT_MARK  # (seeded) no <|endoftext|> in 60 tokens: the stream says it was cut
     ids, _ = generate(model, [prompt], 60, eot_id=tokenizer.eot_id, temperature=2.0, seed=4)
     assert "\ufffd" not in tokenizer.decode(ids[0])
     # a character split across tokens comes out whole once its last byte arrives, and nothing before that

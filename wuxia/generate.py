@@ -160,15 +160,20 @@ def generate(model, prompts, max_new_tokens, eot_id, **options):
     return new_ids, stopped
 
 
+CUT_MARK = " …"  # ends a text that max_new_tokens cut before the model's <|endoftext|>
+
+
 def stream_text(model, tokenizer, prompt_ids, max_new_tokens, **options):
-    """One prompt, yielding text as it is generated (never a half character), for terminals and web pages."""
+    """One prompt, yielding text as it is generated (never a half character), for terminals and web pages.
+    A text cut by max_new_tokens ends with CUT_MARK, so a reader can tell it from a finished answer."""
     decoder = StreamDecoder(tokenizer)
     for step in generate_tokens(model, [prompt_ids], max_new_tokens, tokenizer.eot_id, **options):
         if step[0] is None:
-            break
+            return
         piece = decoder.push(step[0])
         if piece:
             yield piece
+    yield CUT_MARK
 
 
 def trim_to_sentence(text, ends="。！？!?…”」』\n"):

@@ -26,7 +26,7 @@ import os
 import sys
 import time
 
-from wuxia.batches import load_meta, load_split
+from wuxia.batches import dataset_dir, load_meta, load_split
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import pick_device
@@ -49,13 +49,9 @@ if not out_dir:
 device = pick_device(device)
 
 
-def resolve_data_dir(name):
-    return name if os.path.isdir(name) else os.path.join("data", name)
-
-
 def evaluate(run_dir):
     model, tokenizer, checkpoint = load_for_inference(run_dir, device)
-    data_dir = resolve_data_dir(dataset or checkpoint["dataset"])
+    data_dir = dataset_dir(dataset or checkpoint["dataset"])
     meta = load_meta(data_dir)
     if any(meta.get(key) != value for key, value in checkpoint["tokenizer"].items()):
         raise SystemExit(f"{data_dir} was made with the {meta.get('tokenizer')} tokenizer, the model in {run_dir} uses "

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from model import GPT, GPTConfig
-from wuxia.batches import (EVAL_STREAM, TRAIN_STREAM, get_batch, get_batch_sft, length_grouped_batches, load_meta, load_split, sft_batch,
-                           sft_rows_for_step, step_rng)
+from wuxia.batches import (EVAL_STREAM, TRAIN_STREAM, dataset_dir, get_batch, get_batch_sft, length_grouped_batches,
+                           load_meta, load_split, sft_batch, sft_rows_for_step, step_rng)
 from wuxia.checkpoint import BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, save_checkpoint
 from wuxia.configurator import configure
 from wuxia.device import pick_device, precision
@@ -96,7 +96,7 @@ def log(*args):
 
 # -----------------------------------------------------------------------------------------------------------
 # data
-data_dir = dataset if os.path.isdir(dataset) else os.path.join("data", dataset)
+data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
 is_sft = meta.get("kind") == "sft"
 train_data, val_data = load_split(data_dir, "train", meta), load_split(data_dir, "val", meta)

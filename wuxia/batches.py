@@ -12,6 +12,11 @@ import torch
 from wuxia.sft_format import loss_masks
 
 
+def dataset_dir(name):
+    """A dataset's folder: the name itself when it is a folder, else data/<name> (as prepare.py writes it)."""
+    return name if os.path.isdir(name) else os.path.join("data", name)
+
+
 def load_meta(data_dir, what_to_do="prepare the dataset first (python prepare.py or prepare_sft.py)"):
     path = os.path.join(data_dir, "meta.json")
     if not os.path.isfile(path):

@@ -17,6 +17,7 @@ from wuxia.chat_page import build_page, require_gradio
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
+from wuxia.generate import DECODING
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"
@@ -26,10 +27,10 @@ port = 7860
 max_new_tokens = 256
 max_new_tokens_limit = 1024   # the most a visitor may ask for
 max_input_chars = 500         # longer questions are refused politely
-temperature = 0.8             # 0 is greedy decoding
-top_k = 200                   # 0 switches it off
-top_p = 0.95                  # 1.0 switches it off
-repetition_penalty = 1.1      # 1.0 switches it off
+temperature = DECODING["temperature"]                # 0 is greedy decoding
+top_k = DECODING["top_k"]                            # 0 switches it off
+top_p = DECODING["top_p"]                            # 1.0 switches it off
+repetition_penalty = DECODING["repetition_penalty"]  # 1.0 switches it off
 seed = 1337
 device = "auto"
 dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time

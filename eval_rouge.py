@@ -24,7 +24,7 @@ import time
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import encode_input, generate
+from wuxia.generate import DECODING, encode_input, generate
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
@@ -37,10 +37,10 @@ pred = ""                     # JSON Lines with prediction and reference (questi
 limit = 0                     # score only the first N questions; 0 = all
 beta = 1.0                    # Rouge-L F weighs recall beta times as much as precision
 max_new_tokens = 0            # per answer; 0 = the model's block_size
-temperature = 0.0             # 0 = greedy
-top_k = 0                     # 0 = off
-top_p = 1.0                   # 1.0 = off
-repetition_penalty = 1.0      # 1.0 = off
+temperature = DECODING["temperature"]                # the chat page's defaults: 0 = greedy
+top_k = DECODING["top_k"]                            # 0 = off
+top_p = DECODING["top_p"]                            # 1.0 = off
+repetition_penalty = DECODING["repetition_penalty"]  # 1.0 = off
 batch_size = 16               # questions generated together
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu

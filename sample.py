@@ -16,7 +16,7 @@ import time
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import CUT_MARK, check_input, encode_input, generate, stream_text, trim_to_sentence
+from wuxia.generate import CUT_MARK, DECODING, check_input, encode_input, generate, stream_text, trim_to_sentence
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/pretrain_jinyong"
@@ -24,10 +24,10 @@ checkpoint = "best"           # "best" (lowest val loss) or "last"
 start = "杨过被他掌力震伤胸膛"   # the prompt, or FILE:path with one prompt per line
 num_samples = 3               # samples per prompt, generated together in one batch
 max_new_tokens = 256
-temperature = 0.8             # 0 is greedy decoding
-top_k = 200                   # 0 switches it off
-top_p = 0.95                  # 1.0 switches it off
-repetition_penalty = 1.1      # 1.0 switches it off
+temperature = DECODING["temperature"]                # 0 is greedy decoding
+top_k = DECODING["top_k"]                            # 0 switches it off
+top_p = DECODING["top_p"]                            # 1.0 switches it off
+repetition_penalty = DECODING["repetition_penalty"]  # 1.0 switches it off
 trim = False                  # cut an unfinished continuation back to its last complete sentence
 interactive = False           # a terminal chat: type a prompt, watch the answer stream in; Ctrl-D to quit
 seed = 1337

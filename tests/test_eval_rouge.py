@@ -46,7 +46,8 @@ def read_csv(path):
 
 
 def test_sft_run_on_its_own_val_questions(runs):
-    summary = json.loads(run("eval_rouge.py", f"--out_dir={runs / 'out_sft'}", "--json", "--device=cpu"))
+    summary = json.loads(run("eval_rouge.py", f"--out_dir={runs / 'out_sft'}", "--json", "--device=cpu",
+                             "--temperature=0", "--repetition_penalty=1.0"))
     with open(runs / "sft" / "val.jsonl", encoding="utf-8") as f:
         val = [json.loads(line) for line in f]
     assert summary["questions"] == len(val) == 2

@@ -6,7 +6,7 @@ given), so the page's answer for seed S equals that of
     python sample.py --out_dir=... --start=QUESTION --num_samples=1 --seed=S
 with the same settings. Gradio is imported only when the page is built: it is an optional dependency.
 """
-from wuxia.generate import check_input, encode_input, stream_text
+from wuxia.generate import DECODING, check_input, encode_input, stream_text
 
 GRADIO_MISSING = ("The chat page needs Gradio, an optional dependency: pip install -r requirements-chat.txt\n"
                   "(the terminal chat needs nothing more: python sample.py --out_dir=... --interactive)")
@@ -41,11 +41,11 @@ def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_
 
 
 def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, max_new_tokens=256,
-               max_new_tokens_limit=1024, temperature=0.8, top_k=200, top_p=0.95, repetition_penalty=1.1,
-               seed=1337, autocast=None):
+               max_new_tokens_limit=1024, seed=1337, autocast=None, **decoding):
     """The page as a gr.Blocks, queued so that several browsers wait their turn (one answer is generated at
     a time; the model is shared). The keyword arguments are the controls' starting values."""
     gr = require_gradio()
+    settings = {**DECODING, **decoding}
 
     def respond(text, max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed):
         unknown = tokenizer.count_unknown(text or "")
@@ -70,13 +70,13 @@ def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, ma
                 answer = gr.Textbox(label="回答 Answer" if sft else "续写 Continuation", lines=12,
                                     interactive=False, elem_id="answer")
             with gr.Column(scale=1):
-                temperature_box = gr.Slider(0.0, 2.0, value=temperature, step=0.05, label="temperature",
+                temperature_box = gr.Slider(0.0, 2.0, value=settings["temperature"], step=0.05, label="temperature",
                                             info="0 is greedy decoding")
-                top_k_box = gr.Slider(0, max(1000, top_k), value=top_k, step=1, precision=0, label="top-k",
+                top_k_box = gr.Slider(0, max(1000, settings["top_k"]), value=settings["top_k"], step=1, precision=0, label="top-k",
                                       info="0 switches it off")
-                top_p_box = gr.Slider(0.0, 1.0, value=top_p, step=0.01, label="top-p",
+                top_p_box = gr.Slider(0.0, 1.0, value=settings["top_p"], step=0.01, label="top-p",
                                       info="1.0 switches it off")
-                penalty_box = gr.Slider(1.0, 2.0, value=repetition_penalty, step=0.05,
+                penalty_box = gr.Slider(1.0, 2.0, value=settings["repetition_penalty"], step=0.05,
                                         label="repetition penalty", info="1.0 switches it off")
                 max_tokens_box = gr.Slider(1, max(max_new_tokens_limit, max_new_tokens), value=max_new_tokens,
                                            step=1, precision=0, label="max new tokens")

@@ -12,6 +12,15 @@ from torch.nn import functional as F
 from wuxia.sft_format import encode_prompt
 from wuxia.tokenizer import StreamDecoder
 
+# The decoding defaults of every script that generates (sample.py, the chat page, eval_rouge.py, ...): one
+# definition, so that what the evaluation measures is what a user of the chat page gets.
+DECODING = {
+    "temperature": 0.8,          # 0 is greedy decoding
+    "top_k": 200,                # 0 switches it off
+    "top_p": 0.95,               # 1.0 switches it off
+    "repetition_penalty": 1.1,   # 1.0 switches it off
+}
+
 
 def encode_input(tokenizer, text, sft):
     """What the model is given for a user's text: an SFT model gets its training template around the

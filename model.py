@@ -1,5 +1,9 @@
-"""The GPT: nanoGPT's architecture (learned positions, pre-LayerNorm blocks, GELU MLP, tied input/output
-embeddings, causal attention through scaled_dot_product_attention), plus two things a chat model needs:
+"""The GPT in two architectures, chosen by GPTConfig.arch:
+  - "gpt2": nanoGPT's (learned positions, pre-LayerNorm blocks, GELU MLP), the course's model;
+  - "llama": rotary positions, RMSNorm, a SwiGLU MLP and no biases, which learns more per FLOP on small
+    budgets (bench/bench_recipe.py measures it) and is what Hugging Face's LlamaForCausalLM computes.
+Both tie the input and output embeddings and use causal attention through scaled_dot_product_attention,
+plus two things a chat model needs:
   - a loss over the supervised targets only (loss_mask), so SFT learns the answers and not the prompts;
   - a KV cache, so generating token t costs one token's work instead of re-reading all t tokens.
 Generation itself (sampling, stop tokens, streaming) lives in wuxia/generate.py.
@@ -21,6 +25,29 @@ class GPTConfig:
     n_embd: int = 512
     dropout: float = 0.0
     bias: bool = True
+    arch: str = "gpt2"        # "gpt2" or "llama" (see the top of this file); checkpoints without it are gpt2
+    rope_theta: float = 10000.0
+
+
+def make_norm(config):
+    return nn.RMSNorm(config.n_embd) if config.arch == "llama" else nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
+def rotary_tables(config):
+    """cos and sin of the rotation angles, (block_size, head_dim): position p turns the pair of channels
+    (i, i + head_dim/2) by p * theta^(-2i/head_dim), as Hugging Face's Llama does (its weights load as-is)."""
+    head_dim = config.n_embd // config.n_head
+    inv_freq = config.rope_theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    angles = torch.outer(torch.arange(config.block_size, dtype=torch.float32), inv_freq)
+    angles = torch.cat((angles, angles), dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate queries or keys x (B, n_head, T, head_dim) by their positions' angles (B, 1, T, head_dim)."""
+    half = x.size(-1) // 2
+    rotated_half = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated_half * sin
 
 
 class CausalSelfAttention(nn.Module):
@@ -33,10 +60,12 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.dropout = config.dropout
 
-    def forward(self, x, attn_mask=None, layer_cache=None):
+    def forward(self, x, attn_mask=None, layer_cache=None, rotary=None):
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         if layer_cache is not None:
             k, v = layer_cache.append(k, v)
         dropout_p = self.dropout if self.training else 0.0
@@ -61,16 +90,36 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
 
+def swiglu_hidden(n_embd):
+    """SwiGLU's hidden width: 2/3 of GELU's 4 * n_embd keeps the parameter count, rounded up to 64."""
+    return -(-8 * n_embd // 3 // 64) * 64
+
+
+class SwiGLU(nn.Module):
+    """silu(x W_gate) * (x W_up), then down: the gate and up projections are one matmul (c_fc)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.hidden = swiglu_hidden(config.n_embd)
+        self.c_fc = nn.Linear(config.n_embd, 2 * self.hidden, bias=False)
+        self.c_proj = nn.Linear(self.hidden, config.n_embd, bias=False)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        gate, up = self.c_fc(x).split(self.hidden, dim=-1)
+        return self.dropout(self.c_proj(F.silu(gate) * up))
+
+
 class Block(nn.Module):
     def __init__(self, config):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = make_norm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.ln_2 = make_norm(config)
+        self.mlp = SwiGLU(config) if config.arch == "llama" else MLP(config)
 
-    def forward(self, x, attn_mask=None, layer_cache=None):
-        x = x + self.attn(self.ln_1(x), attn_mask, layer_cache)
+    def forward(self, x, attn_mask=None, layer_cache=None, rotary=None):
+        x = x + self.attn(self.ln_1(x), attn_mask, layer_cache, rotary)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -94,14 +143,24 @@ class LayerCache:
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
+        if config.arch not in ("gpt2", "llama"):
+            raise ValueError(f"unknown arch {config.arch!r}: use 'gpt2' or 'llama'")
+        if config.arch == "llama":
+            config.bias = False
         self.config = config
+        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if config.arch == "gpt2":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            **layers,
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+            ln_f=make_norm(config),
         ))
+        if config.arch == "llama":
+            cos, sin = rotary_tables(config)
+            self.register_buffer("rotary_cos", cos, persistent=False)
+            self.register_buffer("rotary_sin", sin, persistent=False)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.transformer.wte.weight = self.lm_head.weight  # tied embeddings: fewer parameters, better small models
         self.apply(self._init_weights)
@@ -120,7 +179,7 @@ class GPT(nn.Module):
 
     def num_params(self, non_embedding=True):
         n = sum(p.numel() for p in self.parameters())
-        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+        return n - self.transformer.wpe.weight.numel() if non_embedding and "wpe" in self.transformer else n
 
     def forward(self, idx, targets=None, loss_mask=None, positions=None, attn_mask=None, cache=None):
         """idx (B, T) token ids. With targets: returns (logits, loss), the loss being the mean cross-entropy
@@ -138,9 +197,15 @@ class GPT(nn.Module):
             last = int(positions.max())  # generation with explicit positions: it syncs every token anyway
         if last >= self.config.block_size:
             raise ValueError(f"position {last} is past the model's context (block_size={self.config.block_size})")
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(positions))
+        x = self.transformer.wte(idx)
+        rotary = None
+        if self.config.arch == "llama":
+            rotary = self.rotary_cos[positions].unsqueeze(1), self.rotary_sin[positions].unsqueeze(1)
+        else:
+            x = x + self.transformer.wpe(positions)
+        x = self.transformer.drop(x)
         for i, block in enumerate(self.transformer.h):
-            x = block(x, attn_mask, cache[i] if cache is not None else None)
+            x = block(x, attn_mask, cache[i] if cache is not None else None, rotary)
         x = self.transformer.ln_f(x)
         if targets is None:
             return self.lm_head(x[:, [-1], :]), None

@@ -38,6 +38,7 @@ n_head = 8
 n_embd = 512
 block_size = 512
 bias = True
+arch = "gpt2"                 # "gpt2" (nanoGPT's blocks) or "llama" (rotary, RMSNorm, SwiGLU, no biases): see model.py
 dropout = 0.2
 # optimisation
 batch_size = 32               # sequences per micro-step
@@ -109,7 +110,7 @@ if init_from == "scratch":
     if is_sft:
         raise SystemExit(f"{data_dir} is an SFT dataset: fine-tune from a pretrained run with "
                          "--init_from=<its out_dir> (e.g. out/pretrain_jinyong)")
-    model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias,
+    model_args = dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size, bias=bias, arch=arch,
                       dropout=dropout, vocab_size=-(-meta["vocab_size"] // 64) * 64)  # round up: faster matmuls
     model = GPT(GPTConfig(**model_args))
     tokenizer_meta = tokenizer_from_meta(meta).to_meta()

@@ -33,6 +33,7 @@ n_embd = None
 block_size = None
 vocab_size = None
 batch_size = None
+arch = "gpt2"          # "gpt2" or "llama" (model.py)
 dropout = None         # dropout is part of the step: on a CPU it costs time (random masks, no flash attention)
 iters = 10             # timed iterations
 warmup_iters = 3       # untimed first iterations (allocator, thread pools, torch.compile)
@@ -68,7 +69,7 @@ dtype, autocast = precision(device, dtype)
 
 torch.manual_seed(seed)
 model = GPT(GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,
-                      vocab_size=vocab_size, dropout=dropout)).to(device)
+                      vocab_size=vocab_size, dropout=dropout, arch=arch)).to(device)
 optimizer = model.configure_optimizer(0.1, 1e-3, (0.9, 0.99), device_type)  # train.py's defaults
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == "float16"))
 step_model = torch.compile(model) if compile else model
@@ -113,7 +114,7 @@ synchronize(device)
 
 print(f"bench_train on {describe_machine(device)}")
 print(f"model {n_layer} layers x {n_head} heads x {n_embd} wide, block {block_size}, vocab {vocab_size}, "
-      f"dropout {dropout}: {model.num_params() / 1e6:.2f}M parameters (non-embedding count, as in flops_per_token); "
+      f"dropout {dropout}, arch {arch}: {model.num_params() / 1e6:.2f}M parameters (non-embedding count, as in flops_per_token); "
       f"batch {batch_size}; {iters} timed iterations after {warmup_iters} warm-up; compile={compile}")
 print()
 print(markdown_table(

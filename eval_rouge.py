@@ -28,7 +28,7 @@ from wuxia.generate import DECODING, encode_input, generate
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
-from wuxia.rouge import rouge_l
+from wuxia.rouge import rouge_l, typical_answer
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"           # the run to evaluate; its reports are written here
@@ -45,6 +45,7 @@ batch_size = 16               # questions generated together
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu
 dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
+constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
@@ -122,6 +123,9 @@ else:
     decoding = "greedy" if temperature == 0 else (f"temperature {temperature}, top_k {top_k}, top_p {top_p}")
     if repetition_penalty != 1.0:
         decoding += f", repetition penalty {repetition_penalty}"
+    train_qa = os.path.join(checkpoint["dataset"], "train.jsonl")
+    if not constant_answer and os.path.isfile(train_qa):
+        constant_answer = typical_answer([r["answer"] for r in read_qa_records(train_qa)[0]])
     settings.update(checkpoint=out_dir, iter=checkpoint.get("iter_num"), data_kind=checkpoint.get("data_kind"),
                     qa=qa, decoding=decoding, max_new_tokens=max_new_tokens or model.config.block_size,
                     seed=seed, generation_seconds=round(seconds, 1))
@@ -139,11 +143,24 @@ for index, (q, ref, p, s) in enumerate(zip(questions, references, predictions, s
                          "rouge_p": score["p"], "rouge_r": score["r"], "rouge_f": score["f"],
                          **answer_quality(p, ref, s)})
 n = len(per_question)
+
+
+def mean_rouge(answers):
+    scores = [rouge_l(a, ref, beta) for a, ref in zip(answers, references)]
+    return {key: sum(s[key[-1]] for s in scores) / n for key in ("rouge_l_p", "rouge_l_r", "rouge_l_f")}
+
+
 summary = {"run": run_name, "questions": n, "beta": beta,
-           "rouge_l_p": sum(r["rouge_p"] for r in per_question) / n,
-           "rouge_l_r": sum(r["rouge_r"] for r in per_question) / n,
-           "rouge_l_f": sum(r["rouge_f"] for r in per_question) / n,
+           **{key: sum(r[f"rouge_{key[-1]}"] for r in per_question) / n for key in ("rouge_l_p", "rouge_l_r", "rouge_l_f")},
            **summarize_quality(per_question)}
+# the two answers that need no model, on the same questions: every Rouge-L figure is read against them
+baselines = {}
+if any(questions):
+    baselines["echo"] = {"name": "baseline: echo the question", **mean_rouge(questions)}
+if constant_answer:
+    baselines["constant"] = {"name": f"baseline: constant answer “{constant_answer[:24]}…”", "answer": constant_answer,
+                             **mean_rouge([constant_answer] * n)}
+summary["baselines"] = baselines
 
 
 def percent(share):
@@ -157,7 +174,9 @@ row = [run_name, str(n), f"{summary['rouge_l_p']:.4f}", f"{summary['rouge_l_r']:
        percent(summary["exact"]), percent(summary["stopped"]), percent(summary["empty"]), percent(summary["garbled"]),
        percent(summary["loop"]), percent(summary["repeat_4gram"]),
        f"{summary['pred_chars']:.0f}/{summary['ref_chars']:.0f}", percent(summary["clean"])]
-table = markdown_table(header, [row])
+baseline_rows = [[b["name"], str(n), f"{b['rouge_l_p']:.4f}", f"{b['rouge_l_r']:.4f}", f"{b['rouge_l_f']:.4f}"]
+                 + ["–"] * (len(header) - 5) for b in baselines.values()]
+table = markdown_table(header, [row] + baseline_rows)
 legend = ("Rouge-L: means over questions, tokens = CJK characters and Latin words. exact: equal after removing "
           "whitespace and punctuation. stopped: ended at <|endoftext|>, not cut by max_new_tokens. U+FFFD: "
           "garbled output. loop: a unit repeated 3+ times in a row (6+ characters). rep. 4-grams: mean share of "

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from model import GPT, GPTConfig
-from wuxia.batches import (EVAL_STREAM, TRAIN_STREAM, dataset_dir, get_batch, get_batch_sft, length_grouped_batches,
-                           load_meta, load_split, sft_batch, sft_rows_for_step, step_rng)
+from wuxia.batches import (EVAL_STREAM, MIX_STREAM, TRAIN_STREAM, add_text_rows, dataset_dir, get_batch, get_batch_sft,
+                           length_grouped_batches, load_meta, load_split, sft_batch, sft_rows_for_step, step_rng)
 from wuxia.checkpoint import BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, save_checkpoint
 from wuxia.configurator import configure
 from wuxia.device import pick_device, precision
@@ -52,6 +52,7 @@ weight_decay = 0.1
 beta1 = 0.9
 beta2 = 0.99
 grad_clip = 1.0               # 0 switches clipping off
+pretrain_mix = 0.0            # SFT: rows of pretraining text added to each batch, as a share of batch_size
 # evaluation, logging, checkpoints
 eval_interval = 250
 eval_iters = 50               # batches per loss estimate (an SFT val split is always evaluated whole)
@@ -101,6 +102,12 @@ data_dir = dataset_dir(dataset)
 meta = load_meta(data_dir)
 is_sft = meta.get("kind") == "sft"
 train_data, val_data = load_split(data_dir, "train", meta), load_split(data_dir, "val", meta)
+mix_rows = round(pretrain_mix * batch_size) if is_sft else 0
+if mix_rows:
+    # the text the model was pretrained on: prepare_sft.py recorded its dataset
+    pretrain_dir = dataset_dir(meta["pretrain_data"])
+    mix_text = load_split(pretrain_dir, "train", load_meta(pretrain_dir, f"pretrain_mix needs {pretrain_dir}, "
+                                                         "the pretraining dataset this SFT dataset was made for"))
 
 # -----------------------------------------------------------------------------------------------------------
 # model: from scratch, resumed, or initialised from a pretrained run
@@ -140,7 +147,7 @@ if meta["vocab_size"] > model_args["vocab_size"]:
 model.to(device)
 log(f"model: {model.num_params() / 1e6:.2f}M parameters, {model_args['n_layer']} layers, {model_args['n_head']} heads, "
     f"{model_args['n_embd']} wide, context {model_args['block_size']}; {'SFT (answer-only loss)' if is_sft else 'pretraining'} "
-    f"on {data_dir}; device {device}, {dtype}")
+    f"on {data_dir}; device {device}, {dtype}" + (f"; {mix_rows} rows of {pretrain_dir} text in every batch" if mix_rows else ""))
 
 optimizer = model.configure_optimizer(weight_decay, learning_rate, (beta1, beta2), device_type)
 if optimizer_state is not None:
@@ -158,7 +165,8 @@ def train_batch(it, micro_step):
     if is_sft:
         rows, spans = train_data
         step = (it * gradient_accumulation_steps + micro_step) * world_size + rank
-        return sft_batch(rows, spans, sft_rows_for_step(spans[:, 1], batch_size, seed, step), device)
+        batch = sft_batch(rows, spans, sft_rows_for_step(spans[:, 1], batch_size, seed, step), device)
+        return add_text_rows(batch, mix_text, mix_rows, step_rng(seed, MIX_STREAM, step)) if mix_rows else batch
     return get_batch(train_data, batch_size, sequence_len, step_rng(seed, TRAIN_STREAM, it, micro_step, rank), device)
 
 

@@ -53,6 +53,11 @@ def test_sft_run_on_its_own_val_questions(runs):
     assert summary["questions"] == len(val) == 2
     assert summary["settings"]["qa"] == os.path.join(str(runs / "sft"), "val.jsonl")
     assert summary["settings"]["decoding"] == "greedy"
+    # the baselines are scored on the same questions; the constant is an answer of the training set
+    train_answers = [json.loads(line)["answer"] for line in open(runs / "sft" / "train.jsonl", encoding="utf-8")]
+    assert summary["baselines"]["constant"]["answer"] in train_answers
+    assert summary["baselines"]["echo"]["rouge_l_f"] == pytest.approx(
+        sum(rouge_l(v["question"], v["answer"])["f"] for v in val) / len(val))
     rows = read_csv(summary["csv"])
     assert [r["question"] for r in rows] == [r["question"] for r in val]
     assert [r["reference"] for r in rows] == [r["answer"] for r in val]
@@ -122,6 +127,10 @@ def test_scores_a_predictions_file_without_a_model(tmp_path):
     assert summary["loop"] == 0.25 and summary["empty"] == 0.25 and summary["garbled"] == 0.25
     assert summary["stopped"] == 0.5  # known for the first two only
     assert summary["clean"] == 0.25
+    # baselines on the same questions: echo (three records have a question: the others echo "") and a constant
+    assert summary["baselines"]["echo"]["rouge_l_f"] == pytest.approx(
+        sum(rouge_l(r.get("question", ""), r.get("reference", r.get("Reference")))["f"] for r in records) / 4)
+    assert "constant" not in summary["baselines"]  # no training set to learn it from, and none given
     assert summary["csv"] == str(tmp_path / "other_system_rouge.csv")
     assert len(read_csv(summary["csv"])) == 4
 

@@ -6,7 +6,7 @@ import pytest
 
 from wuxia.quality import (answer_quality, exact_match, find_loop, is_clean, normalize_for_match, repeated_ngram_share,
                            summarize_quality)
-from wuxia.rouge import lcs_length, rouge_l, rouge_l_tokens, tokenize
+from wuxia.rouge import lcs_length, rouge_l, rouge_l_tokens, tokenize, typical_answer
 
 
 def test_identical_texts_score_one():
@@ -124,3 +124,12 @@ def test_answer_quality_on_crafted_answers():
     assert summary["loop"] == 1 / 6
     assert summary["stopped"] == 3 / 5  # known for five answers, three of them stopped
     assert summary["clean"] == 2 / 6
+
+
+def test_typical_answer_is_the_one_closest_to_the_others():
+    answers = ["郭靖的师父是洪七公。", "郭靖的师父是江南七怪。", "郭靖的妻子是黄蓉。", "天龙八部讲的是段誉。"]
+    # the first shares most with the other three (郭靖的 + 师父是 / 的 / 是)
+    scores = {a: sum(rouge_l(a, b)["f"] for b in answers if b != a) for a in answers}
+    assert typical_answer(answers) == max(scores, key=scores.get)
+    assert typical_answer(answers).startswith("郭靖的师父")
+    assert typical_answer(["只有一个。"]) == "只有一个。"

@@ -38,7 +38,8 @@ def load_split(data_dir, split, meta):
     return data.reshape(-1, meta["block_size"]), spans
 
 
-TRAIN_STREAM, EVAL_STREAM = 0, 1  # separate random streams, so evaluation never draws training's batches
+TRAIN_STREAM, EVAL_STREAM, MIX_STREAM = 0, 1, 2  # separate random streams: evaluation never draws training's
+                                                 # batches, and mixed-in text never shifts the SFT rows
 
 
 def step_rng(seed, stream, *step):
@@ -74,6 +75,19 @@ def sft_batch(rows, spans, row_ids, device="cpu"):
     tokens = rows[row_ids, :width].astype(np.int64)
     mask = loss_masks(spans[row_ids, 0], spans[row_ids, 1], width - 1)
     return to_device([tokens[:, :-1], tokens[:, 1:], mask], device)
+
+
+def add_text_rows(batch, text, n_rows, rng):
+    """An SFT batch (x, y, loss_mask; numpy or torch on one device) with n_rows windows of pretraining text
+    appended, as wide as the batch and supervised on every token. Fine-tuning on a few hundred QA pairs
+    alone makes a small model forget the books and memorise the answers; a share of the books' own text in
+    every batch keeps it reading them."""
+    x, y, mask = batch
+    width = x.shape[1]
+    starts = rng.integers(0, len(text) - width, size=n_rows)
+    windows = torch.from_numpy(text[starts[:, None] + np.arange(width + 1)].astype(np.int64)).to(x.device)
+    ones = torch.ones(n_rows, width, dtype=mask.dtype, device=mask.device)
+    return torch.cat([x, windows[:, :-1]]), torch.cat([y, windows[:, 1:]]), torch.cat([mask, ones])
 
 
 def get_batch_sft(rows, spans, batch_size, rng, device="cpu"):

@@ -79,3 +79,15 @@ def rouge_l_tokens(prediction_tokens, reference_tokens, beta=1.0):
 def rouge_l(prediction, reference, beta=1.0):
     """Rouge-L of two texts, tokenized by tokenize(): {"p", "r", "f", "lcs"}."""
     return rouge_l_tokens(tokenize(prediction), tokenize(reference), beta)
+
+
+def typical_answer(answers, sample=60):
+    """The answer with the highest mean Rouge-L F1 against the other answers, among `sample` of them spread
+    evenly over the list: the best one sentence to give to every question, learned from training answers.
+    A model must beat that constant (and echoing the question) before its answers mean anything."""
+    step = max(1, len(answers) // sample)
+    chosen = [tokenize(a) for a in answers[::step][:sample]]
+    if len(chosen) < 2:
+        return answers[0] if answers else ""
+    scores = [sum(rouge_l_tokens(a, b)["f"] for j, b in enumerate(chosen) if j != i) for i, a in enumerate(chosen)]
+    return answers[::step][scores.index(max(scores))]

@@ -1,11 +1,13 @@
-# The two commands a new user needs:  make demo  (the whole pipeline on a public-domain corpus)
-#                                      make test  (the test suite)
+# The commands a new user needs:  make demo     (the whole pipeline on a public-domain corpus)
+#                                 make jinyong NOVELS=<folder>  (the CPU recipe on your own novels)
+#                                 make test     (the test suite)
 PYTHON ?= python3
 # torch is installed first, on its own: 2.13.0 when none is installed yet (its CPU build is what a
 # CPU-only machine needs; on a CUDA machine pip picks the CUDA build of the same release).
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev demo test
+.PHONY: install install-dev demo jinyong test
+NOVELS ?= data/jinyong/raw
 
 install:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
@@ -16,6 +18,9 @@ install-dev: install
 
 demo: install
 	bash demo.sh
+
+jinyong: install
+	NOVELS="$(NOVELS)" PYTHON="$(PYTHON)" bash jinyong.sh
 
 test: install-dev
 	$(PYTHON) -m pytest -q tests

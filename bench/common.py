@@ -73,3 +73,23 @@ def si(value, unit=""):
         if abs(value) >= factor:
             return f"{value / factor:.3g} {prefix}{unit}"
     return f"{value:.3g} {unit}".rstrip()
+
+
+def run_parallel(jobs, parallel, cwd):
+    """Run {name: (argv, log_path)} as subprocesses, at most `parallel` at a time; returns {name: exit code}.
+    Small models leave a GPU mostly idle, so several trained side by side cost little more than one."""
+    import subprocess
+    pending, running, codes = list(jobs.items()), {}, {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            name, (argv, log_path) = pending.pop(0)
+            os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+            log = open(log_path, "w")
+            running[name] = (subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=log), log)
+        for name, (process, log) in list(running.items()):
+            if process.poll() is not None:
+                log.close()
+                codes[name] = process.returncode
+                del running[name]
+        time.sleep(0.5)
+    return codes

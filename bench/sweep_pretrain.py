@@ -20,6 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from bench.common import run_parallel  # noqa: E402
 from wuxia.configurator import configure  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
@@ -91,24 +92,16 @@ print(f"step 2: train each for {cpu_minutes} CPU minutes on {device}, {parallel}
 iters = {n: max(10, int(cpu_minutes * 60_000 / step_ms[n])) for n in names}
 if tiny:
     iters = {n: 6 for n in names}
-running, started = [], time.time()
-for name in names + [None] * parallel:
-    while running and (len(running) >= parallel or name is None):
-        running = [(n, p) for n, p in running if p.poll() is None]
-        if len(running) >= parallel or (name is None and running):
-            time.sleep(1)
-        else:
-            break
-    if name is None:
-        continue
+started = time.time()
+jobs = {}
+for name in names:
     s, out_dir = settings(name), os.path.join(out_root, name)
     args = [f"--{k}={v}" for k, v in s.items()] + [
         f"--out_dir={out_dir}", f"--dataset={dataset}", f"--device={device}", "--dtype=float32",
         f"--max_iters={iters[name]}", f"--lr_decay_iters={iters[name]}", f"--min_lr={s['learning_rate'] / 10}",
         f"--eval_interval={max(2, iters[name] // 4)}", "--eval_iters=20", "--log_interval=100", "--plot=False"]
-    os.makedirs(out_dir, exist_ok=True)
-    log = open(os.path.join(out_dir, "train.log"), "w")
-    running.append((name, subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, stdout=log, stderr=log)))
+    jobs[name] = ([sys.executable, "train.py", *args], os.path.join(out_dir, "train.log"))
+run_parallel(jobs, parallel, ROOT)
 print(f"  trained in {time.time() - started:.0f} s", flush=True)
 
 rows, results = [], []

@@ -127,7 +127,7 @@ with tempfile.TemporaryDirectory() as workdir:
     paths = write_corpus(corpus)
     n_bytes = sum(os.path.getsize(p) for p in paths)
     texts = []
-    for path in find_input_files([corpus])[0]:
+    for path in find_input_files([corpus]):
         with open(path, "rb") as f:
             texts.append(clean_text(decode_text(f.read())[0])[0])
     n_chars = sum(map(len, texts))

@@ -43,8 +43,8 @@ val_pattern = re.compile(val_from) if val_from else None
 convert = t2s_converter() if t2s else None
 out_dir = dataset_dir(dataset)
 if not input and not os.path.isdir(os.path.join(out_dir, "raw")):
-    sys.exit(f"no input: put the novels (.txt) in {out_dir}/raw/ or name them with --input=PATH [PATH ...] "
-             f"(files, folders or globs)")
+    sys.exit(f"no input files: put the novels (.txt) in {out_dir}/raw/ (from {os.getcwd()}) or name them with "
+             f"--input=PATH [PATH ...] (files, folders or globs)")
 files = find_input_files(input or [os.path.join(out_dir, "raw")])
 
 # read, decode and clean every book; files that are no text are refused before anything is written

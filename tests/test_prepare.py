@@ -55,9 +55,9 @@ def test_decode_and_clean_each_style(name):
     text, detected, replaced_bytes = decode_text(data)
     assert detected == encoding
     assert replaced_bytes == (1 if "bad_byte" in name else 0)
-    cleaned, _, n_dropped = clean_text(text, re.compile("www\\.|好书"))
+    cleaned, report = clean_text(text, re.compile("www\\.|好书"))
     assert cleaned == clean
-    assert n_dropped == (2 if name == "07_ads.txt" else 0)
+    assert report["dropped"] == (2 if name == "07_ads.txt" else 0) and report["mojibake_spans"] == 0
 
 
 def test_wrong_decodings_do_not_fail_so_detection_must_score_them():
@@ -84,8 +84,8 @@ def test_paragraphs_line_endings_indentation_and_marks():
 
 def test_clean_text_options():
     text = "\u3000\u3000廣告 www.x.com\n\u3000\u3000郭靖說道。\n\u3000\u3000黃蓉笑了。\n"
-    cleaned, n_paragraphs, n_dropped = clean_text(text, re.compile("www"), convert=str.upper, join_paragraphs=True)
-    assert (cleaned, n_paragraphs, n_dropped) == ("郭靖說道。黃蓉笑了。", 2, 1)
+    cleaned, report = clean_text(text, re.compile("www"), convert=str.upper, join_paragraphs=True)
+    assert (cleaned, report["paragraphs"], report["dropped"]) == ("郭靖說道。黃蓉笑了。", 2, 1)
     pytest.importorskip("opencc")
     assert clean_text(text, convert=t2s_converter())[0] == "广告 www.x.com\n郭靖说道。\n黄蓉笑了。"
 
@@ -111,10 +111,10 @@ def test_find_input_files(tmp_path):
     (tmp_path / "books" / "more").mkdir(parents=True)
     for name in ("books/a.txt", "books/more/b.TXT", "books/notes.md", "c.txt"):
         (tmp_path / name).write_text("x", encoding="utf-8")
-    files, unmatched = find_input_files([str(tmp_path / "books"), str(tmp_path / "*.txt"),
-                                         str(tmp_path / "c.txt"), str(tmp_path / "nothing*.txt")])
+    files = find_input_files([str(tmp_path / "books"), str(tmp_path / "*.txt"), str(tmp_path / "c.txt")])
     assert [os.path.relpath(f, tmp_path) for f in files] == ["books/a.txt", "books/more/b.TXT", "c.txt"]
-    assert unmatched == [str(tmp_path / "nothing*.txt")]
+    with pytest.raises(SystemExit, match=r"--input: nothing found for .*nothing\*\.txt"):
+        find_input_files([str(tmp_path / "c.txt"), str(tmp_path / "nothing*.txt")])
 
 
 def split_books(ids, tokenizer):
@@ -176,5 +176,5 @@ def test_prepare_min_char_count_makes_unk(tmp_path):
 def test_no_input_files_says_where_it_looked(tmp_path):
     result = run("prepare.py", "--dataset=missing", check=False, cwd=tmp_path)
     assert result.returncode != 0
-    assert "no input files found" in result.stderr and os.path.join("data", "missing", "raw") in result.stderr
+    assert "no input files" in result.stderr and os.path.join("data", "missing", "raw") in result.stderr
     assert "--input=" in result.stderr and not (tmp_path / "data" / "missing").exists()

@@ -94,7 +94,7 @@ POSITIVE = Rule("a finite number above 0", lambda v: math.isfinite(v) and v > 0)
 NON_NEGATIVE = Rule("a finite number, 0 or more", lambda v: math.isfinite(v) and v >= 0)
 FRACTION = Rule("between 0 and 1, both excluded", lambda v: 0 < v < 1)
 UNIT_INTERVAL = Rule("from 0 to 1", lambda v: 0 <= v <= 1)
-DROPOUT = Rule("from 0 to 1, 1 excluded", lambda v: 0 <= v < 1)
+BELOW_ONE = Rule("from 0 to 1, 1 excluded", lambda v: 0 <= v < 1)
 REGEX = Rule("a regular expression", _compiles)
 EXISTING_PATH = Rule("an existing file or folder", _existing)
 OUTPUT_DIR = Rule("a folder that exists or can be created", _creatable_dir)
@@ -166,9 +166,9 @@ def help_text(namespace, section, settings, rules):
             continue
         _, name, comment = entry
         rule = rules.get(name)
-        allowed = f" [{rule.text}]" if rule else ""
+        explained = " ".join(part for part in (comment, f"[{rule.text}]" if rule else "") if part)
         left = f"  --{name}={_show(namespace[name])}"
-        lines.append(f"{left:<34} {comment}{allowed}".rstrip())
+        lines.append(f"{left:<34} {explained}".rstrip())
     lines += ["", "List settings take several values: --key=a b c, or --key=a --key=b."]
     return "\n".join(lines)
 
@@ -186,9 +186,15 @@ def _type_problem(value, default):
     if isinstance(default, float):
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "float"
     if isinstance(default, (list, tuple)):
-        return None if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value) \
-            else "list of strings"
+        item = _item_default(default)
+        return None if isinstance(value, (list, tuple)) and all(not _type_problem(v, item) for v in value) \
+            else f"list of {type(item).__name__} values"
     return None if type(value) is type(default) else type(default).__name__
+
+
+def _item_default(default):
+    """What one item of a list setting is like: its default's first item, or a string."""
+    return default[0] if default else ""
 
 
 def _parse_value(key, text, default):
@@ -293,14 +299,15 @@ def configure(namespace, argv, rules=None):
                     raise ConfigError(f"--{key} needs a value: --{key}=...")
             if isinstance(default, (list, tuple)):
                 earlier = list(default) if key in given_on_command_line else []
-                namespace[key] = earlier + ([text] if text else [])
+                namespace[key] = earlier + ([_parse_value(key, text, _item_default(default))] if text else [])
                 last_list_key = key
             else:
                 namespace[key] = _parse_value(key, text, default)
                 last_list_key = None
             given_on_command_line.add(key)
         elif last_list_key is not None:
-            namespace[last_list_key] = list(namespace[last_list_key]) + [arg]
+            items = namespace[last_list_key]
+            namespace[last_list_key] = list(items) + [_parse_value(last_list_key, arg, _item_default(items))]
         elif arg.endswith(".py"):
             _apply_config_file(arg, namespace, settings)
         else:

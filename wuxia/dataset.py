@@ -67,12 +67,11 @@ def load_split(data_dir, split, meta):
     return data.reshape(-1, meta["block_size"]), spans
 
 
-def records_path(data_dir, split):
+def records_path(data_dir, split, what_to_do="name an SFT dataset (made by prepare_sft.py)"):
     """The question/answer records of an SFT dataset's split (val.jsonl, ...); an error for any other kind."""
     meta = load_meta(data_dir)
     if meta["kind"] != "sft":
-        raise SystemExit(f"{data_dir} is a {meta['kind']} dataset, with no questions: name an SFT dataset's "
-                         f"{split}.jsonl (made by prepare_sft.py)")
+        raise SystemExit(f"{data_dir} is a {meta['kind']} dataset: it has no {split}.jsonl of questions; {what_to_do}")
     return os.path.join(data_dir, f"{split}.jsonl")
 
 

@@ -176,20 +176,27 @@ def help_text(namespace, section, settings, rules):
 # -----------------------------------------------------------------------------------------------------------
 # parsing values
 
+_TYPE_NAMES = {bool: "true or false", int: "an int", float: "a float", str: "a string"}
+
+
+def _type_name(default):
+    if isinstance(default, (list, tuple)):
+        return f"a list of {_TYPE_NAMES[type(_item_default(default))].split()[-1]} values"
+    return _TYPE_NAMES.get(type(default), type(default).__name__)
+
+
 def _type_problem(value, default):
-    """None when value may replace default (same type; an int where a float is expected; a list of
-    strings where a list is), else the expected type's name."""
+    """None when value may replace default (same type; an int where a float is expected; a list of items
+    of the type of the default's items), else what is expected."""
     if default is None:
         return None
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else "bool (true or false)"
     if isinstance(default, float):
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "float"
-    if isinstance(default, (list, tuple)):
-        item = _item_default(default)
-        return None if isinstance(value, (list, tuple)) and all(not _type_problem(v, item) for v in value) \
-            else f"list of {type(item).__name__} values"
-    return None if type(value) is type(default) else type(default).__name__
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple)) and all(not _type_problem(v, _item_default(default)) for v in value)
+    else:
+        ok = type(value) is type(default)
+    return None if ok else _type_name(default)
 
 
 def _item_default(default):
@@ -215,9 +222,9 @@ def _parse_value(key, text, default):
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise ConfigError(f"--{key} expects a {type(default).__name__}, got {text!r}")
+        value = text
     if _type_problem(value, default):
-        raise ConfigError(f"--{key} expects a {type(default).__name__}, got {text!r}")
+        raise ConfigError(f"--{key} expects {_type_name(default)}, got {text!r}")
     return float(value) if isinstance(default, float) else value
 
 
@@ -239,7 +246,7 @@ def _apply_config_file(path, namespace, settings):
             raise _unknown(key, settings, f"{path}: ")
         expected = _type_problem(value, namespace[key])
         if expected:
-            raise ConfigError(f"{path}: {key} = {value!r} must be a {expected}, like the default "
+            raise ConfigError(f"{path}: {key} = {value!r} must be {expected}, like the default "
                               f"{namespace[key]!r}")
         namespace[key] = float(value) if isinstance(namespace[key], float) else value
 

@@ -24,7 +24,7 @@ from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING, DECODING_RULES, encode_input, generate
+from wuxia.generate import DECODING, DECODING_RULES, check_input, encode_input, generate
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
@@ -97,6 +97,11 @@ else:
     records, skipped, _ = read_qa_records(qa)
     for source, reason in skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
+    fits = [check_input(tokenizer, r["question"], True, model.config.block_size) is None for r in records]
+    if not all(fits):  # the sliding window would cut the template off a longer one: its answer would mean nothing
+        print(f"skipped {fits.count(False)} questions longer than the model's context ({model.config.block_size} "
+              f"tokens with the template)", file=sys.stderr)
+        records = [r for r, fit in zip(records, fits) if fit]
     if not records:
         raise SystemExit(f"{qa} holds no usable question/answer records")
     records = records[:limit or None]

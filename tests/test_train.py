@@ -12,6 +12,8 @@ import torch
 from conftest import ROOT, TINY_MODEL, run, write_pretrain_dataset, write_sft_dataset
 from wuxia.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # every test here runs real training or generation
+
 TRAIN = ["--batch_size=4", "--eval_iters=2", "--log_interval=5", "--warmup_iters=2", "--lr_decay_iters=30",
          "--plot=False", "--device=cpu", "--num_threads=1"]
 
@@ -142,6 +144,6 @@ def test_ddp_on_cpu_with_two_processes_trains_and_saves_once(tiny_pretrain, tmp_
 @pytest.mark.parametrize("config", sorted(os.listdir(os.path.join(ROOT, "config"))))
 def test_every_config_file_holds_only_train_settings(config, tmp_path):
     """A config with a misspelt key stops at the configurator; a valid one gets as far as the data."""
-    result = run("train.py", f"config/{config}", f"--dataset={tmp_path}/missing", check=False)
+    result = run("train.py", f"config/{config}", "--init_from=scratch", f"--dataset={tmp_path}/missing", check=False)
     assert "unknown setting" not in result.stderr
     assert f"{tmp_path}/missing/meta.json not found" in result.stderr

@@ -1,11 +1,11 @@
 # The two commands a new user needs:  make demo  (the whole pipeline on a public-domain corpus)
-#                                      make test  (the test suite)
+#                                      make test  (the test suite; make test-fast: the everyday tier)
 PYTHON ?= python3
 # torch is installed first, on its own: 2.13.0 when none is installed yet (its CPU build is what a
 # CPU-only machine needs; on a CUDA machine pip picks the CUDA build of the same release).
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev demo test
+.PHONY: install install-dev demo test test-fast
 
 install:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
@@ -19,3 +19,6 @@ demo: install
 
 test: install-dev
 	$(PYTHON) -m pytest -q tests
+
+test-fast: install-dev
+	$(PYTHON) -m pytest -q -m "not slow" tests

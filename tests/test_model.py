@@ -6,7 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import CUT_MARK, check_input, filter_logits, generate, sample_next, stream_text, trim_to_sentence
+from wuxia.generate import (CUT_MARK, check_input, decoding_problem, filter_logits, generate, sample_next, stream_text,
+                            trim_to_sentence)
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -136,3 +137,12 @@ def test_check_input_refuses_empty_and_overlong_questions_politely():
     assert "the limit is 5" in check_input(tokenizer, "郭靖是谁？问", True, 64, max_input_chars=5)
     assert "shorter than the model's context, 64" in check_input(tokenizer, "郭" * 40, True, 64)
     assert check_input(tokenizer, "郭" * 40, False, 64) is None  # a continuation may slide
+
+
+def test_decoding_settings_have_one_set_of_rules_and_top_p_zero_is_greedy():
+    assert decoding_problem(temperature=0.0, top_k=0, top_p=0.0, repetition_penalty=1.0) is None
+    assert decoding_problem(temperature=0.8, top_p=1.5) == "top_p=1.5: must be from 0 to 1"
+    assert decoding_problem(temperature=-1.0) == "temperature=-1.0: must be a finite number, 0 or more"
+    logits = torch.tensor([[0.1, 3.0, 2.9, -1.0]])
+    kept = filter_logits(logits, temperature=0.8, top_p=0.0)
+    assert torch.isfinite(kept).tolist() == [[False, True, False, False]]

@@ -31,6 +31,16 @@ DECODING_RULES = {
 }
 
 
+def decoding_problem(**settings):
+    """None when every decoding setting given is allowed by DECODING_RULES, else a message naming the first
+    that is not: for callers that get settings from elsewhere than the command line (the chat page's API)."""
+    for name, value in settings.items():
+        problem = DECODING_RULES[name].problem(value)
+        if problem:
+            return f"{name}={value}: {problem}"
+    return None
+
+
 def encode_input(tokenizer, text, sft):
     """What the model is given for a user's text: an SFT model gets its training template around the
     question; a pretrained model simply continues the text."""

@@ -136,7 +136,7 @@ else:
     log(f"initialised from {source} (iteration {checkpoint['iter_num']})")
     check_tokenizer(meta, tokenizer_meta, data_dir, source,
                     "re-run prepare_sft.py with --pretrain_data=<the dataset that model was pretrained on>")
-check_rows_fit(meta, model_args["block_size"], data_dir, init_from if init_from != "scratch" else "this run")
+    check_rows_fit(meta, model_args["block_size"], data_dir, source)
 sequence_len = meta["block_size"] if is_sft else model_args["block_size"]
 if meta["vocab_size"] > model_args["vocab_size"]:
     raise SystemExit(f"{data_dir} has {meta['vocab_size']} token ids, the model only {model_args['vocab_size']}")

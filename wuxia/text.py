@@ -163,16 +163,16 @@ MOJIBAKE_DENSITY = 0.25   # and they are at least this share of the span
 
 
 @lru_cache(maxsize=1)
-def _plain_codepoints():
-    """The common characters, less full-width Latin letters and '?', which mojibake is full of."""
+def _suspicious():
+    """A regex for one suspicious character: any but the common ones, and full-width Latin letters and '?'
+    (which mojibake is full of) count as suspicious too. A regex runs the scan in C: 10x a Python loop."""
     plain = set(_common_codepoints().tolist()) - set(range(0xFF21, 0xFF3B)) - set(range(0xFF41, 0xFF5B))
-    return frozenset(chr(c) for c in plain - {ord("?")})
+    return re.compile("[^" + "".join(re.escape(chr(c)) for c in sorted(plain - {ord("?")})) + "]")
 
 
 def find_mojibake(paragraph):
     """The mojibake spans of a paragraph, as (start, end) offsets; [] for clean text."""
-    plain = _plain_codepoints()
-    suspicious = [i for i, ch in enumerate(paragraph) if ch not in plain]
+    suspicious = [match.start() for match in _suspicious().finditer(paragraph)]
     spans, first = [], 0
     while first < len(suspicious):
         last = first

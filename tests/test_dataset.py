@@ -50,8 +50,8 @@ def test_a_failed_write_leaves_the_earlier_dataset_and_no_temporary_files(tmp_pa
         write_dataset(str(folder), fails_half_way)
     assert {name: (folder / name).read_bytes() for name in os.listdir(folder)} == before
     with pytest.raises(KeyboardInterrupt):
-        write_dataset(str(tmp_path / "new"), lambda tmp: (_ for _ in ()).throw(KeyboardInterrupt))
-    assert not (tmp_path / "new").exists()  # a folder this call created goes again
+        write_dataset(str(tmp_path / "new" / "deeper"), lambda tmp: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert not (tmp_path / "new").exists()  # the folders this call created go again
 
 
 def test_damaged_meta_is_a_message(tmp_path):

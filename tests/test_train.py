@@ -111,6 +111,15 @@ def test_divergence_stops_with_a_clear_message_and_keeps_checkpoints(tiny_pretra
     assert checkpoint["iter_num"] == 4 and torch.isfinite(torch.tensor(checkpoint["best_val_loss"]))
 
 
+def test_divergence_before_any_checkpoint_does_not_advise_resuming(tiny_pretrain, tmp_path):
+    data_dir, _ = tiny_pretrain
+    result = run("train.py", *TINY_MODEL, *TRAIN, f"--dataset={data_dir}", f"--out_dir={tmp_path}/out",
+                 "--max_iters=20", "--eval_interval=20", "--log_interval=1", "--learning_rate=1e12",
+                 "--warmup_iters=0", "--grad_clip=0", check=False)
+    assert result.returncode == 1 and "No checkpoint was written" in result.stdout
+    assert "--init_from=resume" not in result.stdout and not os.path.exists(f"{tmp_path}/out/ckpt_last.pt")
+
+
 def test_sigterm_saves_the_last_checkpoint_and_exits_cleanly(tiny_pretrain, tmp_path):
     data_dir, _ = tiny_pretrain
     out = f"{tmp_path}/out"

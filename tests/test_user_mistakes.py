@@ -202,6 +202,19 @@ def test_a_full_disk_while_writing_leaves_the_earlier_dataset(world, monkeypatch
     assert snapshot(world) == before
 
 
+def test_no_permission_is_a_message_and_leaves_nothing(world, monkeypatch):
+    """A folder the user may not write in (simulated: the tests may run as root, who may write anywhere)."""
+    import tempfile
+    before = snapshot(world)
+
+    def refused(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied", dir)
+    monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    result = run_here("prepare_sft.py", "--dataset=y", "--pretrain_data=tiny", "--input=qa.jsonl", cwd=world)
+    assert result.returncode == 1 and "error: Permission denied (data/y): no permission" in result.stderr
+    assert snapshot(world) == before  # not even the empty data/y/ it had made
+
+
 def test_top_p_zero_is_greedy(world):
     greedy = run_here("sample.py", "--out_dir=pre", "--temperature=0", "--max_new_tokens=8", "--num_samples=1",
                       "--start=郭靖", cwd=world)

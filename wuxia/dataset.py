@@ -96,12 +96,15 @@ def check_rows_fit(meta, block_size, data_dir, model_source):
 def write_dataset(out_dir, write_files):
     """Write a dataset into out_dir whole: write_files(folder) writes its files into a temporary folder
     inside out_dir, then they replace the earlier dataset's (meta.json last; any dataset file the new one
-    does not have is removed). On any failure, the temporary folder is removed and nothing else changed
-    (and out_dir is removed again when this call created it)."""
-    created = not os.path.exists(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=".writing-", dir=out_dir)
+    does not have is removed). When writing the files fails (a full disk, bad data, Ctrl-C), the temporary
+    folder and the folders this call created are removed, and the earlier dataset is left as it was."""
+    created, parent = None, os.path.abspath(out_dir)  # created: the outermost folder this call makes
+    while not os.path.exists(parent):
+        created, parent = parent, os.path.dirname(parent)
+    tmp_dir = None
     try:
+        os.makedirs(out_dir, exist_ok=True)
+        tmp_dir = tempfile.mkdtemp(prefix=".writing-", dir=out_dir)
         write_files(tmp_dir)
         written = set(os.listdir(tmp_dir))
         assert written <= set(DATASET_FILES) and "meta.json" in written, f"unexpected dataset files: {written}"
@@ -115,8 +118,9 @@ def write_dataset(out_dir, write_files):
                 os.remove(os.path.join(out_dir, name))
         os.replace(os.path.join(tmp_dir, "meta.json"), meta_path)
     except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        if tmp_dir:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
         if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         raise
     shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -169,7 +169,8 @@ def help_text(namespace, section, settings, rules):
         explained = " ".join(part for part in (comment, f"[{rule.text}]" if rule else "") if part)
         left = f"  --{name}={_show(namespace[name])}"
         lines.append(f"{left:<34} {explained}".rstrip())
-    lines += ["", "List settings take several values: --key=a b c, or --key=a --key=b."]
+    if any(isinstance(namespace[name], (list, tuple)) for name in settings):
+        lines += ["", "List settings take several values: --key=a b c, or --key=a --key=b."]
     return "\n".join(lines)
 
 

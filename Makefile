@@ -1,12 +1,12 @@
 # The commands a new user needs:  make demo     (the whole pipeline on a public-domain corpus)
 #                                 make jinyong NOVELS=<folder>  (the CPU recipe on your own novels)
-#                                 make test     (the test suite)
+#                                 make test     (the test suite; make test-fast: the everyday tier)
 PYTHON ?= python3
 # torch is installed first, on its own: 2.13.0 when none is installed yet (its CPU build is what a
 # CPU-only machine needs; on a CUDA machine pip picks the CUDA build of the same release).
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev demo jinyong test
+.PHONY: install install-dev demo jinyong test test-fast
 NOVELS ?= data/jinyong/raw
 
 install:
@@ -24,3 +24,6 @@ jinyong: install
 
 test: install-dev
 	$(PYTHON) -m pytest -q tests
+
+test-fast: install-dev
+	$(PYTHON) -m pytest -q -m "not slow" tests

@@ -12,12 +12,11 @@ Several browsers at once are served one answer at a time, in turn.
 """
 import sys
 
-
 from wuxia.chat_page import build_page, require_gradio
-from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import configure
+from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
+from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, Rule, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING
+from wuxia.generate import DECODING, DECODING_RULES
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"
@@ -35,7 +34,10 @@ seed = 1337
 device = "auto"
 dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={
+    **DECODING_RULES, "checkpoint": CHECKPOINT_CHOICE, "port": Rule("from 1 to 65535", lambda v: 1 <= v <= 65535),
+    "max_new_tokens": AT_LEAST_1, "max_new_tokens_limit": AT_LEAST_1, "max_input_chars": AT_LEAST_1,
+    "device": DEVICE, "dtype": DTYPE})
 require_gradio()  # fail before loading a model when the page cannot be served
 
 device = pick_device(device)

@@ -26,9 +26,9 @@ import os
 import sys
 import time
 
-from wuxia.batches import dataset_dir, load_meta, load_split
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure
+from wuxia.dataset import check_rows_fit, check_tokenizer, dataset_dir, load_meta, load_split, records_path
 from wuxia.device import pick_device
 from wuxia.jsonl import read_records
 from wuxia.perplexity import perplexity_measures, pretrain_nll, sft_answer_chars, sft_nll
@@ -43,7 +43,7 @@ device = "auto"       # auto picks cuda > mps > cpu
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/ppl.csv
 json = False          # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={"stride": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE})
 if not out_dir:
     raise SystemExit("name the run(s) to evaluate: python eval_ppl.py --out_dir=out/pretrain_jinyong [more out_dirs]")
 device = pick_device(device)
@@ -53,20 +53,14 @@ def evaluate(run_dir):
     model, tokenizer, checkpoint = load_for_inference(run_dir, device)
     data_dir = dataset_dir(dataset or checkpoint["dataset"])
     meta = load_meta(data_dir)
-    if any(meta.get(key) != value for key, value in checkpoint["tokenizer"].items()):
-        raise SystemExit(f"{data_dir} was made with the {meta.get('tokenizer')} tokenizer, the model in {run_dir} uses "
-                         f"{checkpoint['tokenizer']['tokenizer']}" +
-                         (" with a different character vocabulary" if meta.get("tokenizer") == "char" else "") +
-                         ": evaluate it on a dataset made with its own tokenizer (leave --dataset out to use the "
-                         "one it was trained on)")
+    check_tokenizer(meta, checkpoint["tokenizer"], data_dir, run_dir, "evaluate it on a dataset made with its own "
+                    "tokenizer (leave --dataset out to use the one it was trained on)")
     block_size = model.config.block_size
+    check_rows_fit(meta, block_size, data_dir, run_dir)
     t0 = time.time()
-    if meta.get("kind") == "sft":
+    if meta["kind"] == "sft":
         rows, spans = load_split(data_dir, "val", meta)
-        if meta["block_size"] - 1 > block_size:
-            raise SystemExit(f"{data_dir} has rows of {meta['block_size']} tokens, longer than the context of the "
-                             f"model in {run_dir} ({block_size})")
-        records = read_records(os.path.join(data_dir, "val.jsonl"), ["answer"])
+        records = read_records(records_path(data_dir, "val"), ["answer"])
         if len(records) != len(rows):
             raise SystemExit(f"{data_dir}: val.jsonl has {len(records)} records but val.bin {len(rows)} rows; "
                              "re-run prepare_sft.py")

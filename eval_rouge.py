@@ -15,20 +15,21 @@ in wuxia/quality.py. Writes, in out_dir: rouge.csv (one row per question), rouge
 rouge_predictions.jsonl (question, reference, prediction, stopped: re-scorable with --pred). With --pred
 the reports go beside the predictions file instead: <name>_rouge.csv and <name>_rouge.md.
 """
-import codecs
 import json as json_module
 import os
 import sys
 import time
 
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
+from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING, encode_input, generate
+from wuxia.generate import DECODING, DECODING_RULES, check_input, encode_input, generate
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l, typical_answer
+from wuxia.tokenizer import decode_all
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"           # the run to evaluate; its reports are written here
@@ -48,21 +49,9 @@ dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float
 constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
-
-
-def decode_answer(tokenizer, ids, stopped):
-    """The answer's text, with U+FFFD where the model produced something that is no character: bytes that
-    form no UTF-8 character (GPT-2 BPE) or <unk> (char model). tokenizer.decode drops those silently, which
-    would hide garbled output from the quality report. An answer cut by max_new_tokens in the middle of a
-    character loses that half character instead: it was cut, not garbled."""
-    unk_id = getattr(tokenizer, "unk_id", None)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pieces = []
-    for token in ids:
-        pieces.append("\ufffd" if token == unk_id else decoder.decode(tokenizer.decode_bytes([token])))
-    pieces.append(decoder.decode(b"", final=stopped))
-    return "".join(pieces)
+configure(globals(), sys.argv[1:], rules={
+    **DECODING_RULES, "qa": EXISTING_PATH, "pred": EXISTING_PATH, "limit": AT_LEAST_0, "beta": POSITIVE,
+    "max_new_tokens": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
 
 
 def generate_answers(model, tokenizer, questions, autocast):
@@ -78,7 +67,9 @@ def generate_answers(model, tokenizer, questions, autocast):
                                       temperature=temperature, top_k=top_k, top_p=top_p,
                                       repetition_penalty=repetition_penalty, seed=seed, autocast=autocast)
         for i, answer_ids, done in zip(batch, ids, batch_stopped):
-            answers[i], stopped[i] = decode_answer(tokenizer, answer_ids, done), done
+            # U+FFFD where the model produced no character (undecodable bytes, <unk>), so the quality report sees it;
+            # an answer cut by max_new_tokens mid-character loses that half character: it was cut, not garbled
+            answers[i], stopped[i] = decode_all(tokenizer, answer_ids, complete=done), done
         if not json:
             print(f"\r{min(start + batch_size, len(order))}/{len(order)} answers", end="", file=sys.stderr, flush=True)
     if not json:
@@ -102,14 +93,16 @@ else:
     device = pick_device(device)
     model, tokenizer, checkpoint = load_for_inference(out_dir, device)
     model, autocast = for_inference(model, device, dtype)
-    if not qa:
-        qa = os.path.join(checkpoint["dataset"], "val.jsonl")
-        if not os.path.isfile(qa):
-            raise SystemExit(f"{out_dir} was trained on {checkpoint['dataset']}, which has no val.jsonl (a "
-                             "pretraining dataset?): pass the questions with --qa=<an SFT dataset>/val.jsonl")
+    if not qa:  # the val questions of the SFT dataset the run was trained on
+        qa = records_path(checkpoint["dataset"], "val", "pass the questions with --qa=<an SFT dataset>/val.jsonl")
     records, skipped, _ = read_qa_records(qa)
     for source, reason in skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
+    fits = [check_input(tokenizer, r["question"], True, model.config.block_size) is None for r in records]
+    if not all(fits):  # the sliding window would cut the template off a longer one: its answer would mean nothing
+        print(f"skipped {fits.count(False)} questions longer than the model's context ({model.config.block_size} "
+              f"tokens with the template)", file=sys.stderr)
+        records = [r for r, fit in zip(records, fits) if fit]
     if not records:
         raise SystemExit(f"{qa} holds no usable question/answer records")
     records = records[:limit or None]

@@ -15,68 +15,65 @@ import time
 
 import numpy as np
 
-from wuxia.configurator import configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, REGEX, configure, one_of
+from wuxia.dataset import NEW_DATASET, dataset_dir, write_dataset
 from wuxia.text import (clean_text, decode_text, find_input_files, pieces_for_encoding, split_train_val,
                         t2s_converter)
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
 
 # -----------------------------------------------------------------------------
-dataset = "jinyong"     # output goes to data/<dataset>/
+dataset = "jinyong"     # output goes to data/<dataset>/ (or to the folder, when it is a path)
 input = []              # files, folders (every .txt inside) or glob patterns; empty: data/<dataset>/raw/
 tokenizer = "gpt2"      # "gpt2" (tiktoken's GPT-2 encoding) or "char" (one id per character of the corpus)
 min_char_count = 1      # char tokenizer: characters seen fewer times than this become <unk>
 val_fraction = 0.1      # the last 10% of every book is the validation split
 val_from = ""           # regex: only files whose path matches give a validation part (others train whole)
 drop_lines = ""         # regex: paragraphs it matches are dropped (website ads), e.g. "www\.|本书由"
+keep_mojibake = False   # keep paragraphs with mojibake (text decoded with the wrong codec upstream)
 t2s = False             # convert traditional to simplified Chinese (needs OpenCC: pip install opencc)
 join_paragraphs = False  # run all paragraphs of a book together with no newline (as the course's students did)
 num_threads = 0         # threads for GPT-2 encoding; 0: one per CPU core
 # -----------------------------------------------------------------------------
-config = configure(globals(), sys.argv[1:])
+config = configure(globals(), sys.argv[1:], rules={
+    "dataset": NEW_DATASET, "tokenizer": one_of("gpt2", "char"), "min_char_count": AT_LEAST_1,
+    "val_fraction": FRACTION, "val_from": REGEX, "drop_lines": REGEX, "num_threads": AT_LEAST_0})
 started = time.time()
-
-if tokenizer not in ("gpt2", "char"):
-    sys.exit(f"--tokenizer must be gpt2 or char, got {tokenizer!r}")
-if not 0 < val_fraction < 1:
-    sys.exit(f"--val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
-try:
-    drop_pattern = re.compile(drop_lines) if drop_lines else None
-except re.error as e:
-    sys.exit(f"--drop_lines is not a valid regular expression: {e}")
-try:
-    val_pattern = re.compile(val_from) if val_from else None
-except re.error as e:
-    sys.exit(f"--val_from is not a valid regular expression: {e}")
+drop_pattern = re.compile(drop_lines) if drop_lines else None
+val_pattern = re.compile(val_from) if val_from else None
 convert = t2s_converter() if t2s else None
-out_dir = os.path.join("data", dataset)
-patterns = input or [os.path.join(out_dir, "raw") + os.sep]
+out_dir = dataset_dir(dataset)
+if not input and not os.path.isdir(os.path.join(out_dir, "raw")):
+    sys.exit(f"no input files: put the novels (.txt) in {out_dir}/raw/ (from {os.getcwd()}) or name them with "
+             f"--input=PATH [PATH ...] (files, folders or globs)")
+files = find_input_files(input or [os.path.join(out_dir, "raw")])
 
-# read, decode and clean every book
-files, unmatched = find_input_files(patterns)
-for pattern in unmatched:
-    print(f"warning: {pattern} matched no file", file=sys.stderr)
-if not files:
-    sys.exit(f"no input files found: looked for {' '.join(patterns)} (from {os.getcwd()}). Put the novels (.txt) "
-             f"in data/{dataset}/raw/ or name them with --input=PATH [PATH ...] (files, folders or globs).")
+# read, decode and clean every book; files that are no text are refused before anything is written
 books = []
 for path in files:
     with open(path, "rb") as f:
         data = f.read()
-    text, encoding, replaced_bytes = decode_text(data)
-    cleaned, n_paragraphs, n_dropped = clean_text(text, drop_pattern, convert, join_paragraphs)
+    text, encoding, replaced_bytes = decode_text(data, path)
+    cleaned, report = clean_text(text, drop_pattern, convert, join_paragraphs, keep_mojibake)
     if len(cleaned) < 2:
         print(f"warning: {path} holds no text after cleaning, skipped", file=sys.stderr)
         continue
     if replaced_bytes > 0.001 * len(data):
         print(f"warning: {path}: {replaced_bytes} of {len(data)} bytes could not be decoded as {encoding}; "
               f"is the file damaged or in another encoding?", file=sys.stderr)
+    if report["mojibake_spans"]:
+        action = "kept (--keep_mojibake)" if keep_mojibake else "dropped"
+        print(f"warning: {path}: {report['mojibake_spans']} mojibake spans (text decoded with the wrong codec "
+              f"upstream) in {report['mojibake_paragraphs']} paragraphs, {action}; e.g. "
+              + ", ".join(repr(example[:30]) for example in report["mojibake_examples"]), file=sys.stderr)
     if val_pattern is None or val_pattern.search(path):
         train_text, val_text = split_train_val(cleaned, val_fraction)
     else:
         train_text, val_text = cleaned, ""
     books.append({"path": path, "encoding": encoding, "sha256": hashlib.sha256(data).hexdigest(),
-                  "bytes": len(data), "chars": len(cleaned), "paragraphs": n_paragraphs,
-                  "dropped_paragraphs": n_dropped, "replaced_bytes": replaced_bytes,
+                  "bytes": len(data), "chars": len(cleaned), "paragraphs": report["paragraphs"],
+                  "dropped_paragraphs": report["dropped"], "mojibake_spans": report["mojibake_spans"],
+                  "mojibake_paragraphs": report["mojibake_paragraphs"],
+                  "repaired_spaces": report["repaired_spaces"], "replaced_bytes": replaced_bytes,
                   "train_text": train_text, "val_text": val_text})
 if not books:
     sys.exit("every input file was empty after cleaning: nothing to prepare")
@@ -108,7 +105,7 @@ for book in books:
 train_ids = np.concatenate(split_ids["train"])
 val_ids = np.concatenate(split_ids["val"])
 
-# write: each file under a temporary name first, so an interrupted run never leaves a half-written file
+# write: the whole dataset at once (wuxia/dataset.py), replacing any earlier one in that folder
 meta = {
     "kind": "pretrain",
     **tok.to_meta(),
@@ -123,25 +120,25 @@ meta = {
     "files": books,
     "options": config,
 }
-os.makedirs(out_dir, exist_ok=True)
-written = []
-for name, ids in (("train.bin", train_ids), ("val.bin", val_ids)):
-    ids.tofile(os.path.join(out_dir, name + ".tmp"))
-    written.append(name)
-with open(os.path.join(out_dir, "meta.json.tmp"), "w", encoding="utf-8") as f:
-    json.dump(meta, f, ensure_ascii=False, indent=1)
-written.append("meta.json")
-for name in written:
-    os.replace(os.path.join(out_dir, name + ".tmp"), os.path.join(out_dir, name))
+
+
+def write_files(folder):
+    train_ids.tofile(os.path.join(folder, "train.bin"))
+    val_ids.tofile(os.path.join(folder, "val.bin"))
+    with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, ensure_ascii=False, indent=1)
+
+
+write_dataset(out_dir, write_files)
 
 # summary
 n_chars = meta["train_chars"] + meta["val_chars"]
 n_tokens = sum(b["tokens"] for b in books)
-print(f"{'file':<40} {'encoding':<10} {'chars':>11} {'tokens':>11} {'replaced':>8} {'dropped':>7}")
+print(f"{'file':<40} {'encoding':<10} {'chars':>11} {'tokens':>11} {'replaced':>8} {'dropped':>7} {'mojibake':>8}")
 for b in books:
     name = b["path"] if len(b["path"]) <= 40 else "..." + b["path"][-37:]
     print(f"{name:<40} {b['encoding']:<10} {b['chars']:>11,} {b['tokens']:>11,} {b['replaced_bytes']:>8,} "
-          f"{b['dropped_paragraphs']:>7,}")
+          f"{b['dropped_paragraphs']:>7,} {b['mojibake_paragraphs']:>8,}")
 encodings = {}
 for b in books:
     encodings[b["encoding"]] = encodings.get(b["encoding"], 0) + 1

@@ -1,61 +1,54 @@
 """Prepare a supervised fine-tuning (SFT) dataset from question/answer files.
 
-    python prepare_sft.py --dataset=sft_jinyong --input=qa.jsonl [more.json ...] --pretrain_data=data/jinyong
+    python prepare_sft.py --dataset=sft_jinyong --input=qa.jsonl [more.json ...] --pretrain_data=jinyong
     python prepare_sft.py --dataset=sft_jinyong --show=0     # see train row 0 token by token, with its loss mask
 
 Input: JSON Lines or one JSON array of objects with the keys question/answer (any case) or Alpaca's
 instruction/input/output. The tokenizer is the pretraining dataset's, so ids match the checkpoint. Each
 example becomes one row of block_size tokens laid out by wuxia/sft_format.py (prompt, answer,
 <|endoftext|>, padding); the prompt and total length of every row are saved beside it, so training knows the
-answer span exactly. Writes data/<dataset>/ all at once (a temporary folder, then a rename): bad input never
-leaves a half-written dataset.
+answer span exactly. Writes data/<dataset>/ whole (wuxia/dataset.py): bad input never leaves a half-written
+dataset, and no file of an earlier dataset in that folder survives.
 """
 import hashlib
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
 
-from wuxia.batches import load_meta
-from wuxia.configurator import configure
+from wuxia.configurator import AT_LEAST_0, FRACTION, at_least, configure
+from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
 from wuxia.jsonl import read_qa_records
 from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
 from wuxia.text import find_input_files
 from wuxia.tokenizer import tokenizer_from_meta
 
 # -----------------------------------------------------------------------------
-dataset = "sft_jinyong"        # output goes to data/<dataset>/
+dataset = "sft_jinyong"        # output goes to data/<dataset>/ (or to the folder, when it is a path)
 input = []                     # JSONL / JSON files, folders or globs with the question/answer records
 val_input = []                 # records for the val split (no random split then); empty: val_fraction of input
-pretrain_data = "data/jinyong"  # the pretraining dataset whose tokenizer (meta.json) the model uses
+pretrain_data = "jinyong"      # the pretraining dataset (named as --dataset) whose tokenizer the model uses
 block_size = 512               # tokens per row; at most the pretrained model's block_size (train.py checks)
 val_fraction = 0.1             # share of the records (whole question groups) held out for validation
 drop_long = False              # drop examples that do not fit instead of cutting the answer at a sentence end
 seed = 1337                    # the train/val split is random but fixed by this seed
 show = -1                      # >= 0: print train row `show` of data/<dataset> token by token, then exit
 # -----------------------------------------------------------------------------
-config = configure(globals(), sys.argv[1:])
+config = configure(globals(), sys.argv[1:], rules={
+    "dataset": NEW_DATASET, "block_size": at_least(8), "val_fraction": FRACTION, "show": at_least(-1),
+    "seed": AT_LEAST_0})
 started = time.time()
-out_dir = os.path.join("data", dataset)
-
-
-def dataset_kind(directory):
-    """"sft", "pretrain", ... as a dataset folder's meta.json says; None when it has none."""
-    return load_meta(directory).get("kind") if os.path.isfile(os.path.join(directory, "meta.json")) else None
+out_dir = dataset_dir(dataset)
+pretrain_dir = dataset_dir(pretrain_data)
 
 
 def read_split(patterns, what):
     """The usable records ({question, answer, source}) of the files named by patterns (files, globs, or
     folders: their .json and .jsonl files), the skipped ones as (source, reason), and one summary per file."""
-    patterns = [os.path.join(p, "*.json*") if os.path.isdir(p) else p for p in patterns]
-    paths, unmatched = find_input_files(patterns)
-    if unmatched:
-        sys.exit(f"--{what}: no file found for {' '.join(unmatched)} (from {os.getcwd()})")
+    paths = find_input_files(patterns, f"--{what}", folder_glob="*.json*")
     examples, skipped, files = [], [], []
     for path in paths:
         with open(path, "rb") as f:
@@ -70,12 +63,13 @@ def read_split(patterns, what):
 
 if show >= 0:
     meta = load_meta(out_dir, f"prepare the SFT dataset first (python prepare_sft.py --dataset={dataset} --input=...)")
+    train_records = records_path(out_dir, "train")
     tok = tokenizer_from_meta(meta)
     rows = np.fromfile(os.path.join(out_dir, "train.bin"), dtype=meta["dtype"]).reshape(-1, meta["block_size"])
     spans = np.load(os.path.join(out_dir, "train_spans.npy"))
     if show >= len(rows):
         sys.exit(f"--show={show}: {out_dir} has {len(rows)} train rows (0 to {len(rows) - 1})")
-    with open(os.path.join(out_dir, "train.jsonl"), encoding="utf-8") as f:
+    with open(train_records, encoding="utf-8") as f:
         record = json.loads(f.readlines()[show])
     prompt_len, total_len = (int(n) for n in spans[show])
     print(f"train row {show} of {len(rows)}: prompt {prompt_len} tokens, answer + <|endoftext|> "
@@ -87,12 +81,11 @@ if show >= 0:
 
 if not input:
     sys.exit("name the question/answer files: --input=qa.jsonl [more.jsonl ...] (JSON Lines or a JSON array)")
-if not val_input and not 0 < val_fraction < 1:
-    sys.exit(f"--val_fraction must be between 0 and 1 (exclusive), got {val_fraction}")
-if block_size < 8:
-    sys.exit(f"--block_size={block_size} is too small to hold a question and an answer")
-if os.path.exists(out_dir) and dataset_kind(out_dir) != "sft":
-    sys.exit(f"{out_dir} exists and is not an SFT dataset (it would be replaced): choose another --dataset")
+if os.path.abspath(out_dir) == os.path.abspath(pretrain_dir):
+    sys.exit(f"--dataset and --pretrain_data both name {out_dir}: the SFT dataset would replace the pretraining "
+             "one; choose another --dataset")
+pretrain_meta = load_meta(pretrain_dir, f"--pretrain_data must name a dataset made by prepare.py (python "
+                                        f"prepare.py --dataset=...): its tokenizer is the model's")
 
 # read every record
 train_examples, skipped, files = read_split(input, "input")
@@ -109,8 +102,6 @@ if not train_examples or (val_input and not val_examples):
              f"(keys question/answer in any case, or instruction/input/output)")
 
 # the tokenizer is the pretraining dataset's, so the ids mean what the pretrained model learned
-pretrain_meta = load_meta(pretrain_data, f"--pretrain_data must be a dataset made by prepare.py (python "
-                                         f"prepare.py --dataset=...), its tokenizer is the model's")
 tok = tokenizer_from_meta(pretrain_meta)
 dtype = np.dtype(pretrain_meta["dtype"])
 
@@ -173,7 +164,7 @@ if not train_examples or not val_examples:
     sys.exit(f"too few usable records to split: {len(train_examples)} train, {len(val_examples)} val "
              f"({counts['dropped']} dropped as too long for --block_size={block_size})")
 
-# write everything into a temporary folder beside the dataset, then rename it into place
+# write: the whole dataset at once (wuxia/dataset.py), replacing any earlier one in that folder
 meta = {
     "kind": "sft",
     **{key: pretrain_meta[key] for key in tok.to_meta()},
@@ -182,7 +173,7 @@ meta = {
     "dtype": dtype.name,
     "block_size": block_size,
     "template": PROMPT_TEMPLATE,
-    "pretrain_data": pretrain_data,
+    "pretrain_data": pretrain_dir,
     "records": n_records,
     "skipped": len(skipped),
     "truncated": counts["truncated"],
@@ -194,32 +185,26 @@ meta = {
     "files": files,
     "options": config,
 }
-os.makedirs(os.path.dirname(out_dir) or ".", exist_ok=True)
-tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.tmp-", dir=os.path.dirname(out_dir) or ".")
-try:
+
+
+def write_files(folder):
     for split, examples in (("train", train_examples), ("val", val_examples)):
         rows = np.full((len(examples), block_size), tok.eot_id, dtype=dtype)  # padding is <|endoftext|>
         spans = np.zeros((len(examples), 2), dtype=np.int32)
         for row, example in enumerate(examples):
             rows[row, :len(example["ids"])] = example["ids"]
             spans[row] = example["prompt_len"], len(example["ids"])
-        rows.tofile(os.path.join(tmp_dir, f"{split}.bin"))
-        np.save(os.path.join(tmp_dir, f"{split}_spans.npy"), spans)
-        with open(os.path.join(tmp_dir, f"{split}.jsonl"), "w", encoding="utf-8") as f:
+        rows.tofile(os.path.join(folder, f"{split}.bin"))
+        np.save(os.path.join(folder, f"{split}_spans.npy"), spans)
+        with open(os.path.join(folder, f"{split}.jsonl"), "w", encoding="utf-8") as f:
             for example in examples:
                 f.write(json.dumps({"question": example["question"], "answer": example["answer"]},
                                    ensure_ascii=False) + "\n")
-    with open(os.path.join(tmp_dir, "meta.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False, indent=1)
-    if os.path.exists(out_dir):
-        old_dir = tmp_dir + ".old"
-        os.rename(out_dir, old_dir)
-        os.rename(tmp_dir, out_dir)
-        shutil.rmtree(old_dir)
-    else:
-        os.rename(tmp_dir, out_dir)
-finally:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+write_dataset(out_dir, write_files)
 
 # summary
 answer_tokens = [len(e["ids"]) - e["prompt_len"] for e in train_examples + val_examples]
@@ -228,7 +213,7 @@ print(f"{n_records:,} records in {len(files)} file(s): {len(skipped):,} skipped,
       f"questions, {counts['truncated']:,} truncated at a sentence end, {counts['dropped']:,} dropped as too long "
       f"(block_size {block_size})")
 if counts["unknown_chars"]:
-    print(f"{counts['unknown_chars']:,} characters unknown to the {pretrain_data} vocabulary became <unk>: "
+    print(f"{counts['unknown_chars']:,} characters unknown to the {pretrain_dir} vocabulary became <unk>: "
           f"{''.join(sorted(unknown_chars_seen))[:50]}")
 print(f"rows: {len(train_examples):,} train, {len(val_examples):,} val; tokens per row: mean "
       f"{np.mean(total_tokens):.0f}, max {max(total_tokens)} (answer + <|endoftext|>: mean "

@@ -12,11 +12,12 @@ import os
 import sys
 import time
 
-
-from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import configure
+from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
+from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import CUT_MARK, DECODING, check_input, encode_input, generate, stream_text, trim_to_sentence
+from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate, stream_text,
+                            trim_to_sentence)
+from wuxia.text import read_text
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/pretrain_jinyong"
@@ -34,7 +35,18 @@ seed = 1337
 device = "auto"
 dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={
+    **DECODING_RULES, "out_dir": OUTPUT_DIR, "checkpoint": CHECKPOINT_CHOICE, "num_samples": AT_LEAST_1,
+    "max_new_tokens": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
+if start.startswith("FILE:"):  # the prompts are read (and judged) before the model is loaded
+    prompts_file = start[len("FILE:"):]
+    if not os.path.isfile(prompts_file):
+        sys.exit(f"--start=FILE:{prompts_file}: no such file (from {os.getcwd()})")
+    prompts = [line.strip() for line in read_text(prompts_file)[0].splitlines() if line.strip()]
+    if not prompts:
+        sys.exit(f"--start=FILE:{prompts_file}: the file holds no prompt (one per line)")
+else:
+    prompts = [start]
 
 device = pick_device(device)
 model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
@@ -81,11 +93,10 @@ if interactive:
         turn += 1
     sys.exit(0)
 
-if start.startswith("FILE:"):
-    with open(start[len("FILE:"):], encoding="utf-8") as f:
-        prompts = [line.strip() for line in f if line.strip()]
-else:
-    prompts = [start]
+for number, prompt in enumerate(prompts, start=1):  # a question must fit; a text to continue may be anything
+    problem = check_input(tokenizer, prompt, sft, model.config.block_size) if sft else None
+    if problem:
+        sys.exit(f"--start, prompt {number}: {problem}" if len(prompts) > 1 else f"--start: {problem}")
 
 lines = []
 t0, new_tokens = time.time(), 0

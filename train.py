@@ -2,7 +2,7 @@
 
     python train.py config/pretrain_jinyong.py            # pretrain (GPU settings of the course)
     python train.py config/sft.py                         # fine-tune from the pretrained out_dir
-    python train.py config/train_cpu_tiny.py --max_iters=500
+    python train.py config/pretrain_jinyong_cpu.py --max_iters=500
     torchrun --standalone --nproc_per_node=4 train.py config/pretrain_jinyong.py   # several GPUs (DDP)
 
 Which loss is trained follows the dataset: a prepare.py dataset trains next-token prediction on every
@@ -20,10 +20,12 @@ import numpy as np
 import torch
 
 from model import GPT, GPTConfig
-from wuxia.batches import (EVAL_STREAM, MIX_STREAM, TRAIN_STREAM, add_text_rows, dataset_dir, get_batch, get_batch_sft,
-                           length_grouped_batches, load_meta, load_split, sft_batch, sft_rows_for_step, step_rng)
+from wuxia.batches import (EVAL_STREAM, MIX_STREAM, TRAIN_STREAM, add_text_rows, get_batch, get_batch_sft,
+                           length_grouped_batches, sft_batch, sft_rows_for_step, step_rng)
 from wuxia.checkpoint import BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, save_checkpoint
-from wuxia.configurator import configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, BELOW_ONE, DEVICE, DTYPE, NON_NEGATIVE, OUTPUT_DIR, POSITIVE,
+                                Rule, configure, one_of)
+from wuxia.dataset import check_rows_fit, check_tokenizer, dataset_dir, load_meta, load_split
 from wuxia.device import pick_device, precision
 from wuxia.tokenizer import tokenizer_from_meta
 
@@ -65,7 +67,15 @@ dtype = "auto"                # auto: bfloat16 on CUDA when supported, else floa
 compile = False               # torch.compile the model (CUDA; worth it for long runs)
 num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------
-config = configure(globals(), sys.argv[1:])
+config = configure(globals(), sys.argv[1:], rules={
+    "out_dir": OUTPUT_DIR, "init_from": Rule("scratch, resume or a pretrained run's out_dir", lambda v: v in (
+        "scratch", "resume") or os.path.isdir(v) or f"is neither scratch, resume nor a folder: {v} not found"),
+    "n_layer": AT_LEAST_1, "n_head": AT_LEAST_1, "n_embd": AT_LEAST_1, "block_size": AT_LEAST_1, "dropout": BELOW_ONE,
+    "batch_size": AT_LEAST_1, "gradient_accumulation_steps": AT_LEAST_1, "max_iters": AT_LEAST_0,
+    "learning_rate": POSITIVE, "min_lr": NON_NEGATIVE, "warmup_iters": AT_LEAST_0, "lr_decay_iters": AT_LEAST_0,
+    "weight_decay": NON_NEGATIVE, "beta1": BELOW_ONE, "beta2": BELOW_ONE, "grad_clip": NON_NEGATIVE,
+    "eval_interval": AT_LEAST_1, "eval_iters": AT_LEAST_1, "log_interval": AT_LEAST_1, "device": DEVICE,
+    "dtype": DTYPE, "num_threads": AT_LEAST_0, "arch": one_of("gpt2", "llama"), "pretrain_mix": NON_NEGATIVE})
 
 # distributed data parallel: torchrun sets RANK / LOCAL_RANK / WORLD_SIZE
 ddp = int(os.environ.get("RANK", -1)) != -1
@@ -132,16 +142,10 @@ else:
         iter_num, best_val_loss = checkpoint["iter_num"], checkpoint["best_val_loss"]
         optimizer_state = checkpoint.get("optimizer")
     log(f"initialised from {source} (iteration {checkpoint['iter_num']})")
-    dataset_tokenizer = tokenizer_from_meta(meta).to_meta()
-    if dataset_tokenizer != tokenizer_meta:
-        raise SystemExit(f"{data_dir} was made with the {dataset_tokenizer['tokenizer']} tokenizer, but the model in "
-                         f"{source} uses {tokenizer_meta['tokenizer']}" +
-                         (" with a different character vocabulary" if dataset_tokenizer["tokenizer"] == "char" else "")
-                         + ". Re-run prepare_sft.py with --pretrain_data=<the dataset that model was pretrained on>.")
+    check_tokenizer(meta, tokenizer_meta, data_dir, source,
+                    "re-run prepare_sft.py with --pretrain_data=<the dataset that model was pretrained on>")
+    check_rows_fit(meta, model_args["block_size"], data_dir, source)
 sequence_len = meta["block_size"] if is_sft else model_args["block_size"]
-if sequence_len > model_args["block_size"]:
-    raise SystemExit(f"{data_dir} has rows of {sequence_len} tokens but the model's context is "
-                     f"{model_args['block_size']}: re-run prepare_sft.py with --block_size={model_args['block_size']}")
 if meta["vocab_size"] > model_args["vocab_size"]:
     raise SystemExit(f"{data_dir} has {meta['vocab_size']} token ids, the model only {model_args['vocab_size']}")
 model.to(device)
@@ -254,9 +258,11 @@ def stop_if_diverged():
     the checkpoints on disk stay the last good ones."""
     if (iter_num % log_interval == 0 or iter_num % eval_interval == 0 or iter_num == max_iters or stop_requested) \
             and int(diverged_at) >= 0:
-        log(f"\nthe loss or its gradient became NaN/inf at iteration {int(diverged_at)}: training diverged. Nothing "
-            f"was saved since; {out_dir}/{BEST} and {LAST} hold the last good state. Lower learning_rate (or raise "
-            "warmup_iters) and resume with --init_from=resume.")
+        saved = [name for name in (BEST, LAST) if os.path.isfile(os.path.join(out_dir, name))]
+        log(f"\nthe loss or its gradient became NaN/inf at iteration {int(diverged_at)}: training diverged. "
+            + (f"Nothing was saved since; {out_dir}/{' and '.join(saved)} hold the last good state. Lower "
+               "learning_rate (or raise warmup_iters) and resume with --init_from=resume." if saved else
+               "No checkpoint was written. Lower learning_rate (or raise warmup_iters) and start again."))
         sys.exit(1)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import cpu_name
-from wuxia.configurator import configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, POSITIVE, configure
 from wuxia.report import markdown_table
 from wuxia.text import clean_text, decode_text, find_input_files, pieces_for_encoding
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
@@ -36,7 +36,7 @@ size_mb = 9.0   # total size of the three generated files on disk
 seed = 0
 repeats = 3     # each row is the best of this many runs
 # -----------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={"size_mb": POSITIVE, "seed": AT_LEAST_0, "repeats": AT_LEAST_1})
 
 # the most frequent characters of Chinese fiction first (roughly), then the rest of GB2312's common ones
 FREQUENT = ("的一是了不人我他在这有个来到说们大中上为你道地着也就那出要下得以时子和么看之过去生她后自心里"
@@ -127,7 +127,7 @@ with tempfile.TemporaryDirectory() as workdir:
     paths = write_corpus(corpus)
     n_bytes = sum(os.path.getsize(p) for p in paths)
     texts = []
-    for path in find_input_files([corpus])[0]:
+    for path in find_input_files([corpus]):
         with open(path, "rb") as f:
             texts.append(clean_text(decode_text(f.read())[0])[0])
     n_chars = sum(map(len, texts))

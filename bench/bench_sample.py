@@ -18,9 +18,9 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
-from wuxia.configurator import configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, POSITIVE, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import generate
+from wuxia.generate import DECODING, DECODING_RULES, generate
 from wuxia.report import markdown_table
 
 # -----------------------------------------------------------------------------------------------------------
@@ -33,10 +33,11 @@ max_new_tokens = 256
 prompt_tokens = 16     # prompt length (random ids), the same for every row
 batch_sizes = [1, 10]  # on the command line: --batch_sizes=1 10
 recompute = True       # also time the full-recompute sampler (minutes at batch 10 on a 2-core CPU)
-temperature = 0.8      # sampling settings: sample.py's and chat_web.py's defaults
-top_k = 200
-top_p = 0.95
-repetition_penalty = 1.1
+# sampling settings: the defaults of sample.py and the chat page (wuxia/generate.DECODING)
+temperature = DECODING["temperature"]
+top_k = DECODING["top_k"]
+top_p = DECODING["top_p"]
+repetition_penalty = DECODING["repetition_penalty"]
 target_seconds = 50.0  # the course's time for 256 new tokens on a 2-core CPU
 device = "auto"
 num_threads = 0        # CPU threads for torch; 0 leaves torch's default (one per core)
@@ -44,17 +45,16 @@ dtype = "auto"         # as sample.py: bfloat16 autocast on CUDA, float32 elsewh
 seed = 1337
 tiny = False           # smoke test: a toy model, 8 new tokens
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={
+    **DECODING_RULES, "n_layer": AT_LEAST_1, "n_head": AT_LEAST_1, "n_embd": AT_LEAST_1, "block_size": AT_LEAST_1,
+    "vocab_size": AT_LEAST_1, "max_new_tokens": AT_LEAST_1, "prompt_tokens": AT_LEAST_1, "batch_sizes": AT_LEAST_1,
+    "target_seconds": POSITIVE, "device": DEVICE, "num_threads": AT_LEAST_0, "dtype": DTYPE})
 if tiny:
     n_layer, n_head, n_embd, block_size, vocab_size, max_new_tokens, prompt_tokens = 2, 2, 32, 64, 256, 8, 4
 
 device = pick_device(device)
 if num_threads:
     torch.set_num_threads(num_threads)
-try:
-    batch_sizes = [int(b) for b in batch_sizes]
-except ValueError:
-    raise SystemExit(f"--batch_sizes expects whole numbers separated by spaces (--batch_sizes=1 10), got {batch_sizes}")
 
 torch.manual_seed(seed)
 model = GPT(GPTConfig(n_layer=n_layer, n_head=n_head, n_embd=n_embd, block_size=block_size,

@@ -33,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, length_grouped_batches, sft_batch, step_rng, to_device
-from wuxia.configurator import configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, BELOW_ONE, DEVICE, DTYPE, EXISTING_PATH, FRACTION, at_least,
+                                configure, one_of)
 from wuxia.device import pick_device, precision
 from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
@@ -60,7 +61,11 @@ dtype = "auto"           # as train.py: bfloat16 autocast on CUDA when supported
 seed = 1337
 tiny = False             # smoke test: 40 short pairs, block 64, a toy model
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={
+    "qa": EXISTING_PATH, "tokenizer": one_of("char", "gpt2"), "n_pairs": AT_LEAST_1, "median_tokens": AT_LEAST_1,
+    "long_share": FRACTION, "block_size": at_least(8), "batch_size": AT_LEAST_1, "n_layer": AT_LEAST_1,
+    "n_head": AT_LEAST_1, "n_embd": AT_LEAST_1, "vocab_size": AT_LEAST_0, "dropout": BELOW_ONE, "epochs": AT_LEAST_1,
+    "device": DEVICE, "num_threads": AT_LEAST_0, "dtype": DTYPE})
 if epochs < 1:
     raise SystemExit(f"--epochs={epochs}: time at least one epoch")
 if tiny:
@@ -117,8 +122,6 @@ def read_qa(path):
     return [(e["question"], e["answer"]) for e in examples]
 
 
-if tokenizer not in ("gpt2", "char"):
-    raise SystemExit(f"--tokenizer={tokenizer!r}: choose gpt2 or char")
 pairs = read_qa(qa) if qa else generated_pairs(np.random.default_rng(seed))
 tok = GPT2Tokenizer() if tokenizer == "gpt2" else CharTokenizer.from_texts([q + a for q, a in pairs] + ["问：答"])
 

@@ -20,19 +20,21 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import AT_LEAST_1, configure  # noqa: E402
+from wuxia.generate import DECODING, DECODING_RULES  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/demo_sft"
 question = "郭靖的师父是谁？"
 output = "docs/chat_web.png"
-temperature = 0.8       # the page's starting value; 0 shows the greedy answer
+temperature = DECODING["temperature"]  # the page's starting value; 0 shows the greedy answer
 port = 7861
 width = 1200
 height = 700
 chromium = "chromium"
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={"temperature": DECODING_RULES["temperature"], "port": AT_LEAST_1,
+                                         "width": AT_LEAST_1, "height": AT_LEAST_1})
 if shutil.which(chromium) is None:
     raise SystemExit(f"{chromium!r} not found: apt-get install chromium fonts-wqy-microhei (or pass --chromium=PATH)")
 

@@ -1,8 +1,13 @@
 """Shared test helpers: tiny datasets (tiny_datasets.py writes them in the formats prepare.py and
 prepare_sft.py produce) and a way to run the real scripts."""
+import contextlib
+import io
 import os
+import runpy
+import signal
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -25,6 +30,39 @@ def run(script, *args, check=True, timeout=300, **kwargs):
     if check and result.returncode != 0:
         raise AssertionError(f"{script} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def run_here(script, *args, cwd=ROOT):
+    """Run one of the project's scripts inside this process (torch is imported once, so a case takes
+    milliseconds, not seconds), as `python script args` would from cwd. Returns (returncode, stdout, stderr)
+    like subprocess.run. An exception the script does not turn into a message propagates: a traceback the
+    user would see fails the test. Machine errors (OSError) go through the configurator's hook, as they do
+    when the interpreter ends a real run."""
+    from wuxia.configurator import _machine_error_hook
+    path = os.path.join(ROOT, script)
+    saved = (sys.argv, list(sys.path), os.getcwd(), sys.excepthook, signal.getsignal(signal.SIGINT),
+             signal.getsignal(signal.SIGTERM))
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        sys.argv = [path, *args]
+        sys.path.insert(0, os.path.dirname(path))
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(path, run_name="__main__")
+            except SystemExit as e:
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except OSError as e:
+                _machine_error_hook(type(e), e, e.__traceback__)
+                code = 1
+    finally:
+        sys.argv, sys.path[:], _, sys.excepthook = saved[0], saved[1], os.chdir(saved[2]), saved[3]
+        signal.signal(signal.SIGINT, saved[4])
+        signal.signal(signal.SIGTERM, saved[5])
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def write_pretrain_dataset(data_dir, text=TINY_TEXT):

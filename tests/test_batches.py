@@ -1,6 +1,7 @@
 """wuxia/batches.py: length-grouped, trimmed SFT batches lose nothing against rows padded to the full block,
 every row is seen once per epoch, and batches are a pure function of (seed, step)."""
 import numpy as np
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -44,6 +45,7 @@ def per_row_losses(model, x, y, mask):
     return (token_losses * mask).sum(1) / mask.sum(1), batch_loss
 
 
+@pytest.mark.slow
 def test_grouped_trimmed_batches_give_the_same_losses_as_full_width_padding():
     _, rows, spans, _ = make_sft_rows()
     torch.manual_seed(0)

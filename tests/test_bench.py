@@ -2,7 +2,11 @@
 import json
 import re
 
+import pytest
+
 from conftest import run
+
+pytestmark = pytest.mark.slow  # every test here runs real training or generation
 
 ONE_THREAD = ["--num_threads=1", "--device=cpu"]
 

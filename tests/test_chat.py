@@ -23,6 +23,8 @@ from wuxia.chat_page import answer_stream  # noqa: E402
 from wuxia.checkpoint import BEST, load_for_inference, save_checkpoint  # noqa: E402
 from wuxia.tokenizer import CharTokenizer  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here runs real training or generation
+
 # no ">" and no "-" in the vocabulary, so the markers the tests split on never come from the model
 VOCABULARY_TEXT = "问答：郭靖黄蓉杨过小龙女射雕英雄传。，"
 QUESTION = "郭靖的师父是谁"

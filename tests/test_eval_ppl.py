@@ -105,6 +105,7 @@ def uniform_run(out_dir, data_dir, meta):
                      "iter_num": 0, "best_val_loss": float("inf"), "config": {}}, os.path.join(out_dir, "ckpt_best.pt"))
 
 
+@pytest.mark.slow
 def test_cli_bits_per_char_of_a_uniform_model(tmp_path):
     pairs = qa_pairs()
     pretrain_meta = write_pretrain(str(tmp_path / "pre"), [a for _, a in pairs[:8]], [a for _, a in pairs[8:]])
@@ -131,6 +132,7 @@ def test_cli_bits_per_char_of_a_uniform_model(tmp_path):
     assert report["csv"] == str(tmp_path / "run_pre" / "ppl.csv")
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_dataset_of_another_tokenizer(tmp_path):
     pairs = qa_pairs()
     meta = write_pretrain(str(tmp_path / "pre"), [a for _, a in pairs[:8]], [a for _, a in pairs[8:]])

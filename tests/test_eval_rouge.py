@@ -14,6 +14,8 @@ from tiny_datasets import qa_pairs, write_pretrain, write_sft
 from wuxia.checkpoint import save_checkpoint
 from wuxia.rouge import rouge_l
 
+pytestmark = pytest.mark.slow  # every test here runs real training or generation
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--n_layer=2", "--n_head=2", "--n_embd=32", "--block_size=32", "--dropout=0.0", "--batch_size=4",
         "--eval_iters=2", "--log_interval=5", "--warmup_iters=2", "--device=cpu"]

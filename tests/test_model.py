@@ -1,11 +1,13 @@
 """model.py and wuxia/generate.py: the masked loss, the KV cache, stopping, and clean text output."""
 import math
 
+import pytest
 import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import CUT_MARK, check_input, filter_logits, generate, sample_next, stream_text, trim_to_sentence
+from wuxia.generate import (CUT_MARK, check_input, decoding_problem, filter_logits, generate, sample_next, stream_text,
+                            trim_to_sentence)
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -42,6 +44,7 @@ def test_batch_without_supervised_targets_gives_zero_not_nan():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+@pytest.mark.slow
 def test_greedy_generation_with_kv_cache_equals_full_recompute():
     model = tiny_model()
     prompts = [[5, 6, 7, 8, 9], [10, 11], [12]]  # different lengths: the batch is left-padded
@@ -52,6 +55,7 @@ def test_greedy_generation_with_kv_cache_equals_full_recompute():
     assert all(len(ids) > 0 for ids in with_cache)
 
 
+@pytest.mark.slow
 def test_generation_longer_than_the_context_keeps_going():
     model = tiny_model(block_size=16)
     ids, stopped = generate(model, [[3, 4, 5]], 60, eot_id=63, temperature=1.0, seed=1)
@@ -61,6 +65,7 @@ def test_generation_longer_than_the_context_keeps_going():
     assert len(ids[0]) <= 5
 
 
+@pytest.mark.slow
 def test_sampling_is_reproducible_for_a_seed():
     model = tiny_model()
     options = dict(temperature=1.0, top_k=10, top_p=0.9, repetition_penalty=1.2)
@@ -85,6 +90,7 @@ def test_filter_logits_top_p():
     assert kept.tolist() == [[True, False, False, False]]
 
 
+@pytest.mark.slow
 def test_generation_stops_at_end_of_text():
     """A model trained on "a b <eot>" answers b after a and then stops, short of max_new_tokens."""
     model = tiny_model(vocab_size=8, block_size=16).train()
@@ -102,6 +108,7 @@ def test_generation_stops_at_end_of_text():
     assert ids == [[3], [3]] and stopped == [True, True]
 
 
+@pytest.mark.slow
 def test_streamed_and_decoded_text_never_contains_replacement_characters():
     """Random GPT-2 tokens include lone pieces of multi-byte characters; output must hold none of them."""
     tokenizer = GPT2Tokenizer()
@@ -130,3 +137,12 @@ def test_check_input_refuses_empty_and_overlong_questions_politely():
     assert "the limit is 5" in check_input(tokenizer, "郭靖是谁？问", True, 64, max_input_chars=5)
     assert "shorter than the model's context, 64" in check_input(tokenizer, "郭" * 40, True, 64)
     assert check_input(tokenizer, "郭" * 40, False, 64) is None  # a continuation may slide
+
+
+def test_decoding_settings_have_one_set_of_rules_and_top_p_zero_is_greedy():
+    assert decoding_problem(temperature=0.0, top_k=0, top_p=0.0, repetition_penalty=1.0) is None
+    assert decoding_problem(temperature=0.8, top_p=1.5) == "top_p=1.5: must be from 0 to 1"
+    assert decoding_problem(temperature=-1.0) == "temperature=-1.0: must be a finite number, 0 or more"
+    logits = torch.tensor([[0.1, 3.0, 2.9, -1.0]])
+    kept = filter_logits(logits, temperature=0.8, top_p=0.0)
+    assert torch.isfinite(kept).tolist() == [[False, True, False, False]]

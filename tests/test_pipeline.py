@@ -2,7 +2,11 @@
 prepare -> pretrain -> prepare_sft -> SFT -> sample answers a training question."""
 import json
 
+import pytest
+
 from conftest import TINY_MODEL, TINY_QA, TINY_TEXT, run
+
+pytestmark = pytest.mark.slow  # every test here runs real training or generation
 
 
 def test_prepare_pretrain_prepare_sft_finetune_and_answer(tmp_path):

@@ -52,6 +52,7 @@ def test_plot_one_run_writes_png_of_expected_size(tmp_path):
     assert png_size(path) == (FIGSIZE_INCHES[0] * DPI, FIGSIZE_INCHES[1] * DPI) == (1000, 700)
 
 
+@pytest.mark.slow
 def test_cli_overlays_several_runs_headless(tmp_path):
     for name, lr in (("lr_1e-3", 1e-3), ("lr_1e-5", 1e-5)):
         write_log(tmp_path / name, lr, [4.2, 3.9, 3.8])

@@ -1,15 +1,19 @@
-"""wuxia/poetry.py and data/poetry/fetch.py on tiny collections written here in the npm package's real JSON
+"""data/poetry/poetry.py and data/poetry/fetch.py on tiny collections written here in the npm package's real JSON
 schemas (traditional and simplified): parsing, t2s, rendering, the QA generator and its leak-free split."""
 import io
 import json
+import os
 import random
 import re
+import sys
 import tarfile
 
 import pytest
 
-from conftest import run
-from wuxia import poetry
+from conftest import ROOT, run
+
+sys.path.insert(0, os.path.join(ROOT, "data", "poetry"))
+import poetry  # noqa: E402  the demo corpus module, data/poetry/poetry.py
 
 # 唐诗三百首: traditional; sections of {"chapter", "subchapter", "author", "paragraphs"}; editorial notes
 TANGSHI = {"title": "唐詩三百首", "content": [

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import run
-from wuxia.text import (clean_text, decode_text, find_input_files, paragraphs, pieces_for_encoding,
-                        split_train_val, t2s_converter)
+from wuxia.text import (clean_text, decode_text, find_input_files, find_mojibake, paragraphs, pieces_for_encoding,
+                        repair_gbk_spaces, split_train_val, t2s_converter)
 from wuxia.tokenizer import GPT2Tokenizer, tokenizer_from_meta
 
 SIMPLIFIED = ["第一回　风雪惊变", "钱塘江浩浩江水，日日夜夜无穷无休的从临安牛家村边绕过，东流入海。",
@@ -55,9 +55,9 @@ def test_decode_and_clean_each_style(name):
     text, detected, replaced_bytes = decode_text(data)
     assert detected == encoding
     assert replaced_bytes == (1 if "bad_byte" in name else 0)
-    cleaned, _, n_dropped = clean_text(text, re.compile("www\\.|好书"))
+    cleaned, report = clean_text(text, re.compile("www\\.|好书"))
     assert cleaned == clean
-    assert n_dropped == (2 if name == "07_ads.txt" else 0)
+    assert report["dropped"] == (2 if name == "07_ads.txt" else 0) and report["mojibake_spans"] == 0
 
 
 def test_wrong_decodings_do_not_fail_so_detection_must_score_them():
@@ -84,8 +84,8 @@ def test_paragraphs_line_endings_indentation_and_marks():
 
 def test_clean_text_options():
     text = "\u3000\u3000廣告 www.x.com\n\u3000\u3000郭靖說道。\n\u3000\u3000黃蓉笑了。\n"
-    cleaned, n_paragraphs, n_dropped = clean_text(text, re.compile("www"), convert=str.upper, join_paragraphs=True)
-    assert (cleaned, n_paragraphs, n_dropped) == ("郭靖說道。黃蓉笑了。", 2, 1)
+    cleaned, report = clean_text(text, re.compile("www"), convert=str.upper, join_paragraphs=True)
+    assert (cleaned, report["paragraphs"], report["dropped"]) == ("郭靖說道。黃蓉笑了。", 2, 1)
     pytest.importorskip("opencc")
     assert clean_text(text, convert=t2s_converter())[0] == "广告 www.x.com\n郭靖说道。\n黄蓉笑了。"
 
@@ -111,10 +111,10 @@ def test_find_input_files(tmp_path):
     (tmp_path / "books" / "more").mkdir(parents=True)
     for name in ("books/a.txt", "books/more/b.TXT", "books/notes.md", "c.txt"):
         (tmp_path / name).write_text("x", encoding="utf-8")
-    files, unmatched = find_input_files([str(tmp_path / "books"), str(tmp_path / "*.txt"),
-                                         str(tmp_path / "c.txt"), str(tmp_path / "nothing*.txt")])
+    files = find_input_files([str(tmp_path / "books"), str(tmp_path / "*.txt"), str(tmp_path / "c.txt")])
     assert [os.path.relpath(f, tmp_path) for f in files] == ["books/a.txt", "books/more/b.TXT", "c.txt"]
-    assert unmatched == [str(tmp_path / "nothing*.txt")]
+    with pytest.raises(SystemExit, match=r"--input: nothing found for .*nothing\*\.txt"):
+        find_input_files([str(tmp_path / "c.txt"), str(tmp_path / "nothing*.txt")])
 
 
 def split_books(ids, tokenizer):
@@ -176,5 +176,65 @@ def test_prepare_min_char_count_makes_unk(tmp_path):
 def test_no_input_files_says_where_it_looked(tmp_path):
     result = run("prepare.py", "--dataset=missing", check=False, cwd=tmp_path)
     assert result.returncode != 0
-    assert "no input files found" in result.stderr and os.path.join("data", "missing", "raw") in result.stderr
+    assert "no input files" in result.stderr and os.path.join("data", "missing", "raw") in result.stderr
     assert "--input=" in result.stderr and not (tmp_path / "data" / "missing").exists()
+
+
+# mojibake made here the way it is made in the wild: Chinese text encoded one way, decoded another, saved
+STORY = "钱塘江浩浩江水，日日夜夜无穷无休的从临安牛家村边绕过，东流入海。江畔一排数十株乌柏树，叶子似火烧般红。"
+MOJIBAKE = {
+    "utf-8 read as gbk": STORY.encode("utf-8").decode("gbk", errors="replace").replace("\ufffd", "?"),
+    "gbk read as latin-1": STORY.encode("gbk").decode("latin-1"),
+    "gbk read as big5": STORY.encode("gbk").decode("cp950", errors="replace"),
+    "utf-8 read as big5": STORY.encode("utf-8").decode("cp950", errors="replace"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MOJIBAKE))
+def test_mojibake_is_found_counted_shown_and_dropped(kind):
+    garbled = "“你是谁？”那汉子问道。" + MOJIBAKE[kind] + "/P>"  # it starts inside a clean paragraph
+    spans = find_mojibake(garbled)
+    assert spans and spans[0][0] >= len("“你是谁？”那汉子问道。") - 2
+    text = "\n".join(SIMPLIFIED[:3] + [garbled] + SIMPLIFIED[3:])
+    cleaned, report = clean_text(text)
+    assert cleaned == "\n".join(SIMPLIFIED)
+    assert report["mojibake_paragraphs"] == report["dropped"] == 1 and report["mojibake_spans"] == len(spans)
+    assert report["mojibake_examples"][0] in garbled
+    kept, report = clean_text(text, keep_mojibake=True)
+    assert garbled in kept and report["mojibake_paragraphs"] == 1 and report["dropped"] == 0
+
+
+@pytest.mark.parametrize("clean", [
+    "远处传来更鼓声：“笃笃笃、笃笃笃”，已是三更时分。",  # one rare character repeated: an onomatopoeia
+    "他说道：“你这是什么?”欧阳锋冷笑一声。",  # a stray '?' where a punctuation mark was lost
+    "鸠摩智、慕容复、阿朱、阿紫与游坦之先后来到少室山下。",  # rare names
+    "Guo Jing (郭靖) said: \"Where is Huang Rong?\" 2024-01-01, ＡＢＣ.",  # Latin, digits, a few full-width letters
+    "\n".join(TRADITIONAL),
+])
+def test_clean_text_is_not_mojibake(clean):
+    assert [find_mojibake(p) for p in paragraphs(clean)] == [[] for _ in paragraphs(clean)]
+
+
+def test_broken_gbk_full_width_spaces_are_repaired():
+    """Indentation written as 0xA0 bytes: GBK reads each pair as 牋, a lone last one with the next byte."""
+    data = b"\xa0\xa0\xa0\xa0\xa0?" + "郭靖说道。".encode("gbk") + b"\xa0\xa0\xa0\xa0" + "黄蓉笑了。".encode("gbk")
+    text, encoding, _ = decode_text(data * 20)
+    assert "牋牋" in text
+    cleaned, report = clean_text(text)
+    assert cleaned == "\n".join(["郭靖说道。", "黄蓉笑了。"] * 20) and report["repaired_spaces"] == 40
+    assert repair_gbk_spaces("一张牋纸")[1] == 0  # the character itself (letter paper) stays
+
+
+def test_prepare_reports_mojibake_per_file(tmp_path):
+    (tmp_path / "clean.txt").write_text(lines(SIMPLIFIED), encoding="utf-8")
+    garbled = lines(SIMPLIFIED[:2] + [MOJIBAKE["utf-8 read as gbk"]] + SIMPLIFIED[2:])
+    (tmp_path / "garbled.txt").write_text(garbled, encoding="utf-8")
+    result = run("prepare.py", "--dataset=m", "--tokenizer=char", "--input=clean.txt", "garbled.txt", cwd=tmp_path)
+    assert "garbled.txt: 1 mojibake spans (text decoded with the wrong codec upstream) in 1 paragraphs, dropped" \
+        in result.stderr and "clean.txt" not in result.stderr
+    meta = json.loads((tmp_path / "data" / "m" / "meta.json").read_text(encoding="utf-8"))
+    assert [(f["path"], f["mojibake_paragraphs"], f["paragraphs"]) for f in meta["files"]] == \
+        [("clean.txt", 0, 5), ("garbled.txt", 1, 5)]
+    result = run("prepare.py", "--dataset=m", "--tokenizer=char", "--input=garbled.txt", "--keep_mojibake",
+                 cwd=tmp_path)
+    assert "kept (--keep_mojibake)" in result.stderr

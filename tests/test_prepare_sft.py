@@ -101,6 +101,7 @@ def test_drop_long_and_unknown_chars(workdir):
     assert [r["question"] for r in splits["train"][2]] == ["郭靖是谁？", "回答\n郭靖是谁？", "郭靖"]
 
 
+@pytest.mark.slow
 def test_gpt2_answer_span(tmp_path):
     pre = tmp_path / "data" / "pre"
     pre.mkdir(parents=True)

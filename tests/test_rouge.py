@@ -50,6 +50,7 @@ def test_lcs_is_symmetric_and_right_on_known_cases():
     assert lcs_length("a" * 1000, "a") == 1
 
 
+@pytest.mark.slow
 def test_matches_rouge_score_package_per_character():
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 

@@ -2,7 +2,7 @@
 streaming never shows half a character."""
 import pytest
 
-from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer, StreamDecoder, tokenizer_from_meta
+from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer, StreamDecoder, decode_all, tokenizer_from_meta
 
 CHINESE = "郭靖道：“蓉儿，你说什么？”黄蓉笑道：「靖哥哥……」——《射雕英雄传》第1回！Hello, 世界。\n新的一行；完。"
 
@@ -54,3 +54,22 @@ def test_stream_decoder_never_shows_half_a_character(gpt2, name):
     assert not any("\ufffd" in piece for piece in pieces)
     if name == "gpt2":
         assert "" in pieces  # some tokens really were partial characters, held back
+
+
+def test_one_stream_decoder_for_chat_evaluation_and_show(gpt2):
+    """Half a character is held back; what is no character is dropped for a reader and marked (U+FFFD) for
+    the quality report; a text cut in the middle of a character just loses that half."""
+    ids = gpt2.encode("郭靖蓉")
+    assert len(gpt2.decode_bytes(ids[-1:])) < 3  # 蓉 is split over two tokens
+    stream = StreamDecoder(gpt2)
+    pieces = [stream.push(i) for i in ids]
+    assert "".join(pieces) == "郭靖蓉" and "\ufffd" not in "".join(pieces)
+    lone_lead_byte = next(i for i in range(256) if gpt2.decode_bytes([i]) == b"\xe9")
+    space = gpt2.encode(" ")
+    assert decode_all(gpt2, ids + [lone_lead_byte] + space) == "郭靖蓉\ufffd "
+    assert decode_all(gpt2, ids + [lone_lead_byte] + space, mark_garbled=False) == "郭靖蓉 "
+    assert decode_all(gpt2, ids[:-1], complete=False) == "郭靖"
+    assert decode_all(gpt2, ids[:-1], complete=True) == "郭靖\ufffd"
+    char = CharTokenizer("郭靖")
+    assert decode_all(char, [2, char.unk_id, 3]) == "郭\ufffd靖"
+    assert decode_all(char, [2, char.unk_id, 3], mark_garbled=False) == "郭靖"

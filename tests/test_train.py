@@ -12,6 +12,8 @@ import torch
 from conftest import ROOT, TINY_MODEL, run, write_pretrain_dataset, write_sft_dataset
 from wuxia.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.slow  # every test here runs real training or generation
+
 TRAIN = ["--batch_size=4", "--eval_iters=2", "--log_interval=5", "--warmup_iters=2", "--lr_decay_iters=30",
          "--plot=False", "--device=cpu", "--num_threads=1"]
 
@@ -109,6 +111,15 @@ def test_divergence_stops_with_a_clear_message_and_keeps_checkpoints(tiny_pretra
     assert checkpoint["iter_num"] == 4 and torch.isfinite(torch.tensor(checkpoint["best_val_loss"]))
 
 
+def test_divergence_before_any_checkpoint_does_not_advise_resuming(tiny_pretrain, tmp_path):
+    data_dir, _ = tiny_pretrain
+    result = run("train.py", *TINY_MODEL, *TRAIN, f"--dataset={data_dir}", f"--out_dir={tmp_path}/out",
+                 "--max_iters=20", "--eval_interval=20", "--log_interval=1", "--learning_rate=1e12",
+                 "--warmup_iters=0", "--grad_clip=0", check=False)
+    assert result.returncode == 1 and "No checkpoint was written" in result.stdout
+    assert "--init_from=resume" not in result.stdout and not os.path.exists(f"{tmp_path}/out/ckpt_last.pt")
+
+
 def test_sigterm_saves_the_last_checkpoint_and_exits_cleanly(tiny_pretrain, tmp_path):
     data_dir, _ = tiny_pretrain
     out = f"{tmp_path}/out"
@@ -142,6 +153,6 @@ def test_ddp_on_cpu_with_two_processes_trains_and_saves_once(tiny_pretrain, tmp_
 @pytest.mark.parametrize("config", sorted(os.listdir(os.path.join(ROOT, "config"))))
 def test_every_config_file_holds_only_train_settings(config, tmp_path):
     """A config with a misspelt key stops at the configurator; a valid one gets as far as the data."""
-    result = run("train.py", f"config/{config}", f"--dataset={tmp_path}/missing", check=False)
+    result = run("train.py", f"config/{config}", "--init_from=scratch", f"--dataset={tmp_path}/missing", check=False)
     assert "unknown setting" not in result.stderr
     assert f"{tmp_path}/missing/meta.json not found" in result.stderr

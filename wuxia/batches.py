@@ -1,41 +1,12 @@
-"""Batches for training and evaluation, read from what prepare.py and prepare_sft.py wrote.
+"""Batches for training and evaluation, from the splits wuxia/dataset.py loads.
 
 Every batch is a pure function of (seed, step): a resumed run draws exactly the batches the uninterrupted
 run would have drawn, with no sampler state to save.
 """
-import json
-import os
-
 import numpy as np
 import torch
 
 from wuxia.sft_format import loss_masks
-
-
-def dataset_dir(name):
-    """A dataset's folder: the name itself when it is a folder, else data/<name> (as prepare.py writes it)."""
-    return name if os.path.isdir(name) else os.path.join("data", name)
-
-
-def load_meta(data_dir, what_to_do="prepare the dataset first (python prepare.py or prepare_sft.py)"):
-    path = os.path.join(data_dir, "meta.json")
-    if not os.path.isfile(path):
-        raise SystemExit(f"{path} not found: {what_to_do}")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
-def load_split(data_dir, split, meta):
-    """The split's token file as a read-only memmap, opened once (not per batch).
-    For an SFT dataset also its spans: (rows (N, block_size), spans (N, 2) of [prompt_len, total_len])."""
-    path = os.path.join(data_dir, f"{split}.bin")
-    if not os.path.isfile(path):
-        raise SystemExit(f"{path} not found: prepare the dataset first")
-    data = np.memmap(path, dtype=np.dtype(meta["dtype"]), mode="r")
-    if meta.get("kind") != "sft":
-        return data
-    spans = np.load(os.path.join(data_dir, f"{split}_spans.npy"))
-    return data.reshape(-1, meta["block_size"]), spans
 
 
 TRAIN_STREAM, EVAL_STREAM, MIX_STREAM = 0, 1, 2  # separate random streams: evaluation never draws training's

@@ -6,7 +6,7 @@ given), so the page's answer for seed S equals that of
     python sample.py --out_dir=... --start=QUESTION --num_samples=1 --seed=S
 with the same settings. Gradio is imported only when the page is built: it is an optional dependency.
 """
-from wuxia.generate import DECODING, check_input, encode_input, stream_text
+from wuxia.generate import DECODING, check_input, decoding_problem, encode_input, stream_text
 
 GRADIO_MISSING = ("The chat page needs Gradio, an optional dependency: pip install -r requirements-chat.txt\n"
                   "(the terminal chat needs nothing more: python sample.py --out_dir=... --interactive)")
@@ -25,7 +25,9 @@ def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_
                   seed, max_input_chars, autocast=None):
     """Yields the text to show, longer each time: an SFT model's answer, or a pretrained model's
     continuation after the text it was given (as sample.py prints it). An empty seed draws a random one."""
-    problem = check_input(tokenizer, text, sft, model.config.block_size, max_input_chars)
+    problem = (check_input(tokenizer, text, sft, model.config.block_size, max_input_chars)
+               or decoding_problem(temperature=temperature, top_k=int(top_k), top_p=top_p,
+                                   repetition_penalty=repetition_penalty))
     if problem:
         yield problem
         return

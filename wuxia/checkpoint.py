@@ -10,9 +10,11 @@ import os
 import torch
 
 from model import GPT, GPTConfig
+from wuxia.configurator import one_of
 from wuxia.tokenizer import tokenizer_from_meta
 
 BEST, LAST = "ckpt_best.pt", "ckpt_last.pt"
+CHECKPOINT_CHOICE = one_of("best", "last")  # the rule of every script's --checkpoint setting
 
 
 def save_checkpoint(checkpoint, path):
@@ -20,8 +22,14 @@ def save_checkpoint(checkpoint, path):
     half-written checkpoint under the real name."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:  # through a Python file, so a full disk is an OSError like any other
+            torch.save(checkpoint, f)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: no half-written file is left behind
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def checkpoint_path(out_dir, which="best"):
@@ -35,7 +43,7 @@ def checkpoint_path(out_dir, which="best"):
         if os.path.isfile(path):
             return path
     raise SystemExit(f"no checkpoint in {out_dir!r} (looked for {', '.join(os.path.basename(c) for c in candidates)}): "
-                     "train one first, e.g. python train.py config/train_cpu_tiny.py, or pass --out_dir=...")
+                     "train one first, e.g. python train.py config/pretrain_jinyong_cpu.py, or pass --out_dir=...")
 
 
 def load_checkpoint(path, map_location="cpu"):

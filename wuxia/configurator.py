@@ -1,37 +1,218 @@
 """One configurator for every script (nanoGPT's idea, without exec'ing into globals behind your back).
 
-A script lists its settings as module-level variables, then calls
+A script lists its settings as module-level variables between two `# -----` lines, then calls
 
-    config = configure(globals(), sys.argv[1:])
+    config = configure(globals(), sys.argv[1:], rules={"batch_size": AT_LEAST_1, ...})
 
+Only the variables assigned between those two lines are settings (constants and imported names are not).
 Arguments are applied left to right:
-  - `path/to/file.py`  runs the file and takes the settings it assigns (a config file);
+  - `path/to/file.py`  runs the file and takes the settings it assigns (a config file); each value must have
+                       the type of the default, as on the command line;
   - `--key=value`      sets one setting; the value is parsed as a Python literal when it looks like one
                        and must have the type of the default (an int default accepts 3, a float 3 or 3e-4);
-  - bare words after a list setting (`--input=a.txt b.txt c/`) are appended to that list, so a shell glob
-    works.
-An unknown key is an error that lists the valid ones.
+  - list settings: the first `--input=a` on the command line replaces the default (or the config file's
+    value), every further `--input=b` appends, and so do bare words after it (`--input=a.txt b.txt c/`), so
+    a shell glob works;
+  - `--help` (or `-h`) prints the script's docstring and its settings (default, comment, allowed values,
+    grouped as in the file) and exits.
+An unknown key is an error that lists the valid ones. Then every rule is checked (a value out of range, a
+path that does not exist, ...), so a mistake stops the script before any work, with a message naming the
+setting. Errors of the machine (a full disk, no permission, a path that is a file) end the script with a
+one-line message instead of a traceback.
 """
 import ast
+import errno
+import io
+import math
 import os
+import re
+import sys
+import tokenize
 
 
 class ConfigError(SystemExit):
     """Raised for bad command lines; a SystemExit so scripts end with the message, not a traceback."""
 
 
+# -----------------------------------------------------------------------------------------------------------
+# rules: one definition each, used by every script that has such a setting
+
+class Rule:
+    """A condition on a setting's value. `ok(value)` returns True, or False / a message saying what is wrong;
+    `text` says what is allowed (shown by --help and in the error)."""
+
+    def __init__(self, text, ok):
+        self.text, self.ok = text, ok
+
+    def problem(self, value):
+        result = self.ok(value)
+        if result is True:
+            return None
+        return result or f"must be {self.text}"
+
+
+def at_least(n):
+    return Rule(f"at least {n}", lambda v: v >= n)
+
+
+def one_of(*choices):
+    return Rule("one of " + ", ".join(map(str, choices)), lambda v: v in choices)
+
+
+def _compiles(pattern):
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        return f"is not a valid regular expression: {e}"
+    return True
+
+
+def _existing(path):
+    return path == "" or os.path.exists(path) or f"not found: {path} (from {os.getcwd()})"
+
+
+def _creatable_dir(path):
+    """A folder that exists and can be written to, or can be created (its nearest existing parent is a
+    writable folder)."""
+    if path == "":
+        return True
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return f"{path} exists and is not a folder"
+        return os.access(path, os.W_OK | os.X_OK) or f"no permission to write in {path}"
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is a file, so the folder {path} cannot be created"
+    return os.access(parent, os.W_OK | os.X_OK) or f"no permission to create {path} (in {parent})"
+
+
+AT_LEAST_0 = at_least(0)
+AT_LEAST_1 = at_least(1)
+POSITIVE = Rule("a finite number above 0", lambda v: math.isfinite(v) and v > 0)
+NON_NEGATIVE = Rule("a finite number, 0 or more", lambda v: math.isfinite(v) and v >= 0)
+FRACTION = Rule("between 0 and 1, both excluded", lambda v: 0 < v < 1)
+UNIT_INTERVAL = Rule("from 0 to 1", lambda v: 0 <= v <= 1)
+BELOW_ONE = Rule("from 0 to 1, 1 excluded", lambda v: 0 <= v < 1)
+REGEX = Rule("a regular expression", _compiles)
+EXISTING_PATH = Rule("an existing file or folder", _existing)
+OUTPUT_DIR = Rule("a folder that exists or can be created", _creatable_dir)
+DEVICE = Rule("auto, cpu, cuda, cuda:N or mps", lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
+DTYPE = one_of("auto", "float32", "bfloat16", "float16")
+
+
+# -----------------------------------------------------------------------------------------------------------
+# what the settings are: read from the script's own source
+
+_RULER = re.compile(r"\s*# ?-{10,}\s*$")
+
+
+def settings_section(path):
+    """The settings block of a script: [("group", comment) | ("setting", name, comment)] in file order, or
+    None when the file has no block between two `# -----` lines."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError:
+        return None
+    lines = source.splitlines()
+    rulers = [i + 1 for i, line in enumerate(lines) if _RULER.match(line)]
+    if len(rulers) < 2:
+        return None
+    first, last = rulers[0], rulers[1]
+    comments = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and first < token.start[0] < last:
+            comments[token.start[0]] = (token.start[1], token.string.lstrip("#").strip())
+    names = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and first < node.lineno < last:
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names[node.lineno] = target.id
+    section = []
+    for lineno in range(first + 1, last):
+        if lineno in names:
+            section.append(("setting", names[lineno], comments.get(lineno, (0, ""))[1]))
+        elif lineno in comments and comments[lineno][0] == 0:
+            section.append(("group", comments[lineno][1]))
+        elif lineno in comments and section and section[-1][0] == "setting":  # a comment continued below
+            kind, name, text = section[-1]
+            section[-1] = (kind, name, f"{text} {comments[lineno][1]}".strip())
+    return section
+
+
 def _is_setting(name, value):
     return not name.startswith("_") and isinstance(value, (bool, int, float, str, list, tuple, type(None)))
 
 
+def _show(value):
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value)) if value else "(none)"
+    if value == "":
+        return '""'
+    return str(value)
+
+
+def help_text(namespace, section, settings, rules):
+    doc = (namespace.get("__doc__") or "").strip()
+    lines = [doc, "", "Settings (default first; override with a config file and/or --key=value):"] if doc else \
+        ["Settings (default first; override with a config file and/or --key=value):"]
+    entries = section or [("setting", name, "") for name in settings]
+    for entry in entries:
+        if entry[0] == "group":
+            lines += ["", f"  # {entry[1]}"]
+            continue
+        _, name, comment = entry
+        rule = rules.get(name)
+        explained = " ".join(part for part in (comment, f"[{rule.text}]" if rule else "") if part)
+        left = f"  --{name}={_show(namespace[name])}"
+        lines.append(f"{left:<34} {explained}".rstrip())
+    if any(isinstance(namespace[name], (list, tuple)) for name in settings):
+        lines += ["", "List settings take several values: --key=a b c, or --key=a --key=b."]
+    return "\n".join(lines)
+
+
+# -----------------------------------------------------------------------------------------------------------
+# parsing values
+
+_TYPE_NAMES = {bool: "true or false", int: "an int", float: "a float", str: "a string"}
+
+
+def _type_name(default):
+    if isinstance(default, (list, tuple)):
+        return f"a list of {_TYPE_NAMES[type(_item_default(default))].split()[-1]} values"
+    return _TYPE_NAMES.get(type(default), type(default).__name__)
+
+
+def _type_problem(value, default):
+    """None when value may replace default (same type; an int where a float is expected; a list of items
+    of the type of the default's items), else what is expected."""
+    if default is None:
+        return None
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple)) and all(not _type_problem(v, _item_default(default)) for v in value)
+    else:
+        ok = type(value) is type(default)
+    return None if ok else _type_name(default)
+
+
+def _item_default(default):
+    """What one item of a list setting is like: its default's first item, or a string."""
+    return default[0] if default else ""
+
+
 def _parse_value(key, text, default):
-    if isinstance(default, str) or default is None:
-        # strings are taken verbatim, so --start=你好 and --out_dir=out/x need no quoting
+    if isinstance(default, str):
+        return text  # strings are taken verbatim, so --start=你好 and --out_dir=out/x need no quoting
+    if default is None:
         try:
-            value = ast.literal_eval(text) if default is None else text
+            return ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            value = text
-        return value
+            return text
     if isinstance(default, bool):
         lowered = text.lower()
         if lowered in ("1", "true", "yes", "on"):
@@ -39,28 +220,78 @@ def _parse_value(key, text, default):
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"--{key} expects true or false, got {text!r}")
-    if isinstance(default, (list, tuple)):
-        return [text]
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise ConfigError(f"--{key} expects a {type(default).__name__}, got {text!r}")
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if type(value) is not type(default):
-        raise ConfigError(f"--{key} expects a {type(default).__name__}, got {text!r}")
-    return value
+        value = text
+    if _type_problem(value, default):
+        raise ConfigError(f"--{key} expects {_type_name(default)}, got {text!r}")
+    return float(value) if isinstance(default, float) else value
 
 
-def _unknown(key, settings):
+def _unknown(key, settings, where=""):
     valid = ", ".join(sorted(settings))
-    return ConfigError(f"unknown setting {key!r}. Valid settings are: {valid}")
+    return ConfigError(f"{where}unknown setting {key!r}. Valid settings are: {valid} (see --help)")
 
 
-def configure(namespace, argv):
+def _apply_config_file(path, namespace, settings):
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    file_settings = {}
+    with open(path, encoding="utf-8") as f:
+        exec(compile(f.read(), path, "exec"), {}, file_settings)
+    for key, value in file_settings.items():
+        if key.startswith("_") or callable(value) or type(value).__name__ == "module":
+            continue
+        if key not in settings:
+            raise _unknown(key, settings, f"{path}: ")
+        expected = _type_problem(value, namespace[key])
+        if expected:
+            raise ConfigError(f"{path}: {key} = {value!r} must be {expected}, like the default "
+                              f"{namespace[key]!r}")
+        namespace[key] = float(value) if isinstance(namespace[key], float) else value
+
+
+# -----------------------------------------------------------------------------------------------------------
+# machine errors: a message instead of a traceback
+
+_MACHINE_ERRORS = {errno.ENOSPC: "the disk is full: free some space, or write somewhere else",
+                   errno.EDQUOT: "the disk quota is exceeded: free some space, or write somewhere else",
+                   errno.EACCES: "no permission: choose a place you can write to, or fix the permissions",
+                   errno.EPERM: "no permission: choose a place you can write to, or fix the permissions",
+                   errno.EROFS: "the file system is read-only: write somewhere else",
+                   errno.EISDIR: "that is a folder, where a file was expected",
+                   errno.ENOTDIR: "part of that path is a file, where a folder was expected",
+                   errno.EEXIST: "that path already exists as a file: choose another name",
+                   errno.ENOENT: "no such file or folder",
+                   errno.EIO: "the disk reported an input/output error"}
+
+
+def _machine_error_hook(kind, error, traceback):
+    if isinstance(error, OSError) and error.errno in _MACHINE_ERRORS:
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror}{where}: {_MACHINE_ERRORS[error.errno]}", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, error, traceback)
+
+
+# -----------------------------------------------------------------------------------------------------------
+
+def configure(namespace, argv, rules=None):
     """Apply config files and --key=value overrides from argv to the settings in `namespace` (a module's
-    globals()), in place. Returns {setting: value} of every setting, for logging into checkpoints."""
-    settings = [k for k, v in namespace.items() if _is_setting(k, v)]
+    globals()), in place, then check `rules` ({setting: Rule}; a list setting's rule applies to each item).
+    Returns {setting: value} of every setting, for logging into checkpoints."""
+    rules = rules or {}
+    section = settings_section(namespace["__file__"]) if namespace.get("__file__") else None
+    if section is not None:
+        settings = [entry[1] for entry in section if entry[0] == "setting"]
+    else:
+        settings = [k for k, v in namespace.items() if _is_setting(k, v)]
+    if "--help" in argv or "-h" in argv:
+        print(help_text(namespace, section, settings, rules))
+        raise SystemExit(0)
+    sys.excepthook = _machine_error_hook
+    given_on_command_line = set()
     last_list_key = None
     for arg in argv:
         if arg.startswith("--"):
@@ -74,23 +305,25 @@ def configure(namespace, argv):
                     text = "true"
                 else:
                     raise ConfigError(f"--{key} needs a value: --{key}=...")
-            namespace[key] = _parse_value(key, text, default)
-            last_list_key = key if isinstance(default, (list, tuple)) else None
+            if isinstance(default, (list, tuple)):
+                earlier = list(default) if key in given_on_command_line else []
+                namespace[key] = earlier + ([_parse_value(key, text, _item_default(default))] if text else [])
+                last_list_key = key
+            else:
+                namespace[key] = _parse_value(key, text, default)
+                last_list_key = None
+            given_on_command_line.add(key)
         elif last_list_key is not None:
-            namespace[last_list_key] = list(namespace[last_list_key]) + [arg]
+            items = namespace[last_list_key]
+            namespace[last_list_key] = list(items) + [_parse_value(last_list_key, arg, _item_default(items))]
         elif arg.endswith(".py"):
-            if not os.path.isfile(arg):
-                raise ConfigError(f"config file not found: {arg}")
-            file_settings = {}
-            with open(arg, encoding="utf-8") as f:
-                exec(compile(f.read(), arg, "exec"), {}, file_settings)
-            for key, value in file_settings.items():
-                if key.startswith("_") or callable(value) or type(value).__name__ == "module":
-                    continue
-                if key not in settings:
-                    raise ConfigError(f"{arg}: unknown setting {key!r}. Valid settings are: "
-                                      + ", ".join(sorted(settings)))
-                namespace[key] = value
+            _apply_config_file(arg, namespace, settings)
         else:
             raise ConfigError(f"unexpected argument {arg!r}: use --key=value or a config file ending in .py")
+    for key, rule in rules.items():
+        values = namespace[key] if isinstance(namespace[key], (list, tuple)) else [namespace[key]]
+        for value in values:
+            problem = rule.problem(value)
+            if problem:
+                raise ConfigError(f"--{key}={_show(value)}: {problem}")
     return {k: namespace[k] for k in settings}

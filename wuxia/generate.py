@@ -9,6 +9,7 @@ from contextlib import nullcontext
 import torch
 from torch.nn import functional as F
 
+from wuxia.configurator import AT_LEAST_0, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL
 from wuxia.sft_format import encode_prompt
 from wuxia.tokenizer import StreamDecoder
 
@@ -20,6 +21,24 @@ DECODING = {
     "top_p": 0.95,               # 1.0 switches it off
     "repetition_penalty": 1.1,   # 1.0 switches it off
 }
+# what each decoding setting may be, checked before any work by every script that takes them
+# (configure(..., rules={**DECODING_RULES, ...})). top_p 0 keeps only the most likely token: greedy.
+DECODING_RULES = {
+    "temperature": NON_NEGATIVE,
+    "top_k": AT_LEAST_0,
+    "top_p": UNIT_INTERVAL,
+    "repetition_penalty": POSITIVE,
+}
+
+
+def decoding_problem(**settings):
+    """None when every decoding setting given is allowed by DECODING_RULES, else a message naming the first
+    that is not: for callers that get settings from elsewhere than the command line (the chat page's API)."""
+    for name, value in settings.items():
+        problem = DECODING_RULES[name].problem(value)
+        if problem:
+            return f"{name}={value}: {problem}"
+    return None
 
 
 def encode_input(tokenizer, text, sft):
@@ -47,13 +66,14 @@ def check_input(tokenizer, text, sft, block_size, max_input_chars=None):
 
 def filter_logits(logits, temperature=1.0, top_p=1.0):
     """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
-    switches it off). Returns logits with the rest at -inf."""
+    switches it off; 0 keeps only the most likely token). Returns logits with the rest at -inf."""
     logits = logits / max(temperature, 1e-8)
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
         cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
         # drop a token when the tokens before it already reach top_p (the most likely one always stays)
         drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        drop_sorted[..., 0] = False  # so top_p 0 is greedy, not an empty choice
         drop = drop_sorted.scatter(1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits

@@ -8,9 +8,9 @@ The prompt is PROMPT_TEMPLATE with the question filled in. Prompt and answer are
 concatenated, so the prompt's tokens are exactly those the model is given at inference time, and the answer
 span is known by position (never re-found by searching the tokens for a question mark).
 """
-import codecs
-
 import numpy as np
+
+from wuxia.tokenizer import StreamDecoder
 
 PROMPT_TEMPLATE = "问：{question}\n答："
 # where an over-long answer may be cut so that it still ends after a whole sentence
@@ -86,13 +86,13 @@ def show_row(tokenizer, ids, prompt_len, total_len):
     two or three tokens: such a token shows its bytes, and the token that completes a character also shows
     the character, e.g.  <e9 9d>  then  <96> 靖."""
     mask = loss_masks([prompt_len], [total_len], total_len)[0]
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder = StreamDecoder(tokenizer, mark_garbled=True)
     lines = [f"{'pos':>4} {'id':>6}  {'loss':<4} token"]
     for pos in range(total_len):
         # the mask is indexed by target: token `pos` is supervised when predicting it from pos-1
         supervised = pos >= 1 and mask[pos - 1] > 0
         raw = tokenizer.decode_bytes([ids[pos]])
-        completed = utf8.decode(raw)
+        completed = decoder.push(ids[pos])
         if ids[pos] == tokenizer.eot_id:
             text = "<|endoftext|>"
         elif not raw:

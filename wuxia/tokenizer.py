@@ -128,14 +128,34 @@ def tokenizer_from_meta(meta):
 
 
 class StreamDecoder:
-    """Turns token ids into text as they arrive, holding back the bytes of a character that BPE split across
-    tokens until it is complete, so a stream never shows U+FFFD. Bytes that can never form a character
-    (the model can emit those) are dropped rather than shown as garbage."""
+    """The one incremental decoder: token ids to text as they arrive, holding back the bytes of a character
+    that BPE split across tokens until it is complete, so no text ever shows half a character.
 
-    def __init__(self, tokenizer):
+    What the model produced that is no character (bytes that can never form one; <unk> of the char
+    tokenizer) is dropped for people reading a stream (mark_garbled=False: the chat, sample.py), or shown
+    as U+FFFD (mark_garbled=True) where garbled output must be seen: the answer-quality report, and
+    prepare_sft.py --show."""
+
+    def __init__(self, tokenizer, mark_garbled=False):
         self.tokenizer = tokenizer
-        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        self.mark_garbled = mark_garbled
+        self._unk_id = getattr(tokenizer, "unk_id", None)
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace" if mark_garbled else "ignore")
 
     def push(self, token_id):
         """Returns the text that is complete after this token ('' while a character is still partial)."""
+        if token_id == self._unk_id:
+            return "\ufffd" if self.mark_garbled else ""
         return self._utf8.decode(self.tokenizer.decode_bytes([token_id]))
+
+    def finish(self, complete=True):
+        """The end of the text. A character still partial is garbled when the text is complete (marked, if
+        marking), and simply lost when the text was cut (max_new_tokens stopped it mid-character)."""
+        return self._utf8.decode(b"", final=complete) if complete else ""
+
+
+def decode_all(tokenizer, ids, complete=True, mark_garbled=True):
+    """A whole token list through StreamDecoder: the text with garbled output marked as U+FFFD (where
+    tokenizer.decode drops it silently)."""
+    decoder = StreamDecoder(tokenizer, mark_garbled)
+    return "".join(decoder.push(token) for token in ids) + decoder.finish(complete)

@@ -25,8 +25,8 @@ import tarfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # to import wuxia/
-from wuxia import poetry
-from wuxia.configurator import configure
+import poetry  # noqa: E402  data/poetry/poetry.py, beside this script
+from wuxia.configurator import AT_LEAST_0, FRACTION, configure  # noqa: E402
 
 # -----------------------------------------------------------------------------
 tarball = ""  # path to chinese-poetry-2.0.1.tgz; "" = data/poetry/npm/, fetched there with npm pack when missing
@@ -38,7 +38,7 @@ seed = 1337
 raw_dir = "data/poetry/raw"  # both relative to the repository root
 qa_dir = "data/poetry"
 # -----------------------------------------------------------------------------
-config = configure(globals(), sys.argv[1:])
+config = configure(globals(), sys.argv[1:], rules={"extra_tang_chars": AT_LEAST_0, "val_fraction": FRACTION})
 
 repo_root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 npm_spec, npm_file = "chinese-poetry@2.0.1", "chinese-poetry-2.0.1.tgz"
@@ -53,8 +53,6 @@ missing_qa = [key for key in qa_collections if key not in collections]
 if missing_qa:
     sys.exit(f"qa_collections {missing_qa} are not in collections: questions are only asked about poems that "
              "are in the pretraining text")
-if not 0 < val_fraction < 1:
-    sys.exit(f"--val_fraction must be between 0 and 1, got {val_fraction}")
 
 
 def fetch_with_npm(npm_dir):
@@ -119,7 +117,7 @@ for key in keys:
         poems[key] = poetry.load_collection(key, [doc for _, doc in named_docs])
     except (KeyError, TypeError, AttributeError) as error:
         sys.exit(f"{tarball}: {', '.join(name for name, _ in named_docs)} do not have the JSON layout "
-                 f"wuxia/poetry.py expects for {key} ({type(error).__name__}: {error}); is it {npm_spec}?")
+                 f"poetry.py expects for {key} ({type(error).__name__}: {error}); is it {npm_spec}?")
 corpus = [poem for key in collections for poem in poems[key]]
 if extra_tang_chars > 0:
     poets = {poem["author"] for poem in corpus if poem["author"]}

@@ -1,6 +1,7 @@
 """The demo corpus: classical Chinese poetry from the MIT-licensed chinese-poetry collection.
 
-Pure functions, no I/O: data/poetry/fetch.py reads the JSON files out of the npm tarball and calls these.
+Pure functions, no I/O: fetch.py (beside this file) reads the JSON files out of the npm tarball and calls these.
+Demo-only code, so it lives next to its data, not in the shared package wuxia/.
 
 Every collection has its own JSON schema; the parsers below turn each into a list of common records
 

@@ -1,5 +1,5 @@
 # Fine-tune the pretrained Jin Yong model on question-answer pairs (answer-only loss).
-# Data: python prepare_sft.py --dataset=sft_jinyong --input=data/sft_jinyong/qa.jsonl --pretrain_data=data/jinyong --block_size=512
+# Data: python prepare_sft.py --dataset=sft_jinyong --input=data/jinyong_qa/ --pretrain_data=data/jinyong --block_size=512
 out_dir = "out/sft"
 dataset = "sft_jinyong"
 init_from = "out/pretrain_jinyong"   # its ckpt_best.pt; the model's shape and tokenizer come from there

@@ -1,5 +1,5 @@
 # Fine-tune the CPU model on the Jin Yong QA pairs (answer-only loss).
-# Data: python prepare_sft.py --dataset=sft_jinyong_char --input=data/sft_jinyong/qa.jsonl --pretrain_data=data/jinyong_char --block_size=256
+# Data: python prepare_sft.py --dataset=sft_jinyong_char --input=data/jinyong_qa/ --pretrain_data=data/jinyong_char --block_size=256
 out_dir = "out/sft_cpu"
 dataset = "sft_jinyong_char"
 init_from = "out/pretrain_jinyong_cpu"

@@ -1,7 +1,7 @@
 """Check the Jin Yong QA pairs against the novels: find, for every pair, the passages that support it.
 
-    python data/sft_jinyong/check_facts.py                                   # every *.jsonl here
-    python data/sft_jinyong/check_facts.py --novels=../shared/jinyong/novels --show=5 data/sft_jinyong/tianlong.jsonl
+    python data/jinyong_qa/check_facts.py                                   # every *.jsonl here
+    python data/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels --show=5 data/jinyong_qa/tianlong.jsonl
 
 Each record names its book and lists its evidence: groups of terms (names, places, skills, key words) that
 must all occur close together in that book, within `--window` consecutive paragraphs:
@@ -96,8 +96,10 @@ def check_record(record, book_text, positions, names_by_book):
             detail = f" ({'、'.join(absent)} never occurs in 《{book}》)" if absent else ""
             problems.append(f"evidence {'+'.join(group)} not found within {window} paragraphs{detail}")
         found_at.append(where)
+    # book titles (《射雕英雄传》 in an answer about 神雕侠侣) are no names
+    answer_names_text = re.sub(r"《[^》]*》", "", answer)
     for name in names_by_book["all"]:
-        if name in answer and not positions[book](name):
+        if name in answer_names_text and not positions[book](name):
             problems.append(f"the answer names {name}, who never occurs in 《{book}》")
     record["_found_at"] = found_at
     return problems

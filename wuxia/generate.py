@@ -82,7 +82,24 @@ def sample_next(logits, temperature, top_k, top_p, generator):
     return (choice if candidates is None else candidates.gather(1, choice)).squeeze(1)
 
 
-def _run_window(model, tokens, valid, cache):
+def penalize_frequency(logits, counts, frequency_penalty, presence_penalty):
+    """OpenAI's additive penalties: subtract frequency_penalty once per earlier occurrence of a token in the
+    generated text, and presence_penalty once if it occurred at all (0 switches each off)."""
+    if frequency_penalty:
+        logits = logits - frequency_penalty * counts
+    if presence_penalty:
+        logits = logits - presence_penalty * (counts > 0).to(logits.dtype)
+    return logits
+
+
+def cache_dtype(model, autocast):
+    """The dtype the KV cache holds: the autocast's when there is one, else the weights'."""
+    if isinstance(autocast, torch.autocast):
+        return autocast.fast_dtype
+    return model.transformer.wte.weight.dtype
+
+
+def run_window(model, tokens, valid, cache):
     """Forward a (left-padded) window of tokens; returns the next-token logits of each row."""
     positions = (valid.long().cumsum(1) - 1).clamp(min=0)
     attn_mask = None
@@ -135,11 +152,8 @@ def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top
                 keep = block_size if cache is None else block_size // 2
                 tokens, valid = tokens[:, -keep:], valid[:, -keep:]
                 if use_cache:
-                    dtype = model.transformer.wte.weight.dtype
-                    if isinstance(autocast, torch.autocast):
-                        dtype = autocast.fast_dtype
-                    cache = model.new_cache(batch, block_size, device, dtype)
-                logits = _run_window(model, tokens, valid, cache)
+                    cache = model.new_cache(batch, block_size, device, cache_dtype(model, autocast))
+                logits = run_window(model, tokens, valid, cache)
         logits = penalize_repeats(logits.float(), seen, repetition_penalty)
         if temperature == 0:
             next_ids = logits.argmax(dim=-1)

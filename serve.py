@@ -45,6 +45,7 @@ if host not in ("127.0.0.1", "localhost", "::1") and not api_key and not no_auth
                      "without one on purpose.")
 require_gradio()  # fail before loading models when the pages cannot be served
 import uvicorn  # noqa: E402  (Gradio brings FastAPI and uvicorn)
+from fastapi.responses import RedirectResponse  # noqa: E402
 
 from wuxia.arena import build_arena, build_served_chat  # noqa: E402
 from wuxia.engine import start_engine  # noqa: E402
@@ -68,6 +69,7 @@ app = build_api(models, api_key=api_key or None, max_tokens_default=max_tokens_d
 own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', 'localhost') else host}:{port}/v1"
 build_served_chat(app, own_url, api_key, list(models))
 build_arena(app, own_url, api_key, list(models), votes)
+app.add_api_route("/", lambda: RedirectResponse("/arena/"), include_in_schema=False)
 
 
 def lan_address():

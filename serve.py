@@ -67,8 +67,9 @@ app = build_api(models, api_key=api_key or None, max_tokens_default=max_tokens_d
                 max_tokens_limit=max_tokens_limit, max_n=max_n)
 # the pages call this server's own API, like any other OpenAI-compatible endpoint
 own_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', 'localhost') else host}:{port}/v1"
-build_served_chat(app, own_url, api_key, list(models))
-build_arena(app, own_url, api_key, list(models), votes)
+page_settings = dict(max_new_tokens=max_tokens_default, max_new_tokens_limit=max_tokens_limit)
+build_served_chat(app, own_url, api_key, list(models), **page_settings)
+build_arena(app, own_url, api_key, list(models), votes, **page_settings)
 app.add_api_route("/", lambda: RedirectResponse("/arena/"), include_in_schema=False)
 
 

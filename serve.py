@@ -2,7 +2,7 @@
 
     pip install -r requirements-chat.txt                              # FastAPI, uvicorn and Gradio, once
     python serve.py --out_dir=out/sft                                 # http://127.0.0.1:8000
-    python serve.py --out_dir=out/sft out/pretrain_jinyong            # several models, one id per run folder
+    python serve.py --out_dir=out/sft out/pretrain_jinyong            # several models: ids sft, pretrain_jinyong
     python serve.py --out_dir=out/sft --host=0.0.0.0 --api_key=SECRET # classmates on the LAN, with a key
 
     /v1/models, /v1/chat/completions, /v1/completions   the OpenAI API (streaming with "stream": true)
@@ -53,8 +53,11 @@ from wuxia.openai_api import ServedModel, build_api  # noqa: E402
 
 device = pick_device(device)
 models = {}
-for folder in out_dir:
-    model_id = os.path.normpath(folder)
+# a model's id is its run folder's name (out/sft -> sft), or the whole path when two folders share a name
+model_ids = [os.path.basename(os.path.normpath(folder)) for folder in out_dir]
+if len(set(model_ids)) < len(model_ids):
+    model_ids = [os.path.normpath(folder) for folder in out_dir]
+for folder, model_id in zip(out_dir, model_ids):
     model, tokenizer, ckpt = load_for_inference(folder, device, checkpoint)
     model, autocast = for_inference(model, device, dtype)
     sft = ckpt.get("data_kind") == "sft"

@@ -16,7 +16,7 @@ from wuxia.chat_page import decoding_controls, require_gradio
 from wuxia.generate import DECODING
 from wuxia.report import markdown_table
 
-VOTES = {"left": "👈 Left is better", "right": "👉 Right is better", "tie": "🤝 Tie", "both_bad": "👎 Both are bad"}
+VOTES = {"left": "Left is better", "right": "Right is better", "tie": "Tie", "both_bad": "Both are bad"}
 ELO_START, ELO_K = 1000.0, 32.0
 
 

@@ -72,9 +72,20 @@ def test_requests_that_arrive_together_are_decoded_in_one_batch(model):
         assert req.items == alone(model, prompt, 25, seed=10 + i, **SAMPLING)
 
 
-def test_requests_join_a_running_batch_and_leave_it_when_done(model):
+def test_requests_join_a_running_batch_and_leave_it_when_done(model, monkeypatch):
     """Late arrivals join at a step boundary and short requests leave early, over more steps than the model's
     context (block 48), so the shared timeline must drop the columns of rows that left."""
+    new_cache = model.new_cache
+
+    def cache_of_nan(*args):
+        """Fresh caches hold whatever memory held, NaN included: a masked column must still not spread it."""
+        cache = new_cache(*args)
+        for layer in cache:
+            layer.k.fill_(float("nan"))
+            layer.v.fill_(float("nan"))
+        return cache
+
+    monkeypatch.setattr(model, "new_cache", cache_of_nan)
     engine = Engine(model, EOT, max_batch=3)
     arrivals = {0: [request(PROMPTS[0], 40, temperature=0)], 3: [request(PROMPTS[1], 5, temperature=0)],
                 9: [request(PROMPTS[2], 35, temperature=0.7, top_k=5, seed=4),

@@ -63,6 +63,9 @@ def _assemble(blocks, headroom, device, dtype, model):
     width = max(_used_columns(valid) for _, valid in blocks)
     rows = sum(valid.size(0) for _, valid in blocks)
     cache = model.new_cache(rows, width + headroom, device, dtype)
+    for layer in cache:  # the columns left of a shorter block are masked, but must hold numbers, not NaN
+        layer.k[:, :, :width].zero_()
+        layer.v[:, :, :width].zero_()
     valid_all = torch.zeros((rows, width), dtype=torch.bool, device=device)
     row = 0
     for old_cache, valid in blocks:
@@ -169,18 +172,26 @@ class Engine:
         return logits
 
     def _sample(self, logits):
-        """Each row's next token with its own settings; deliver it, and retire the rows that ended."""
-        next_ids, ended = [], {}
+        """Each row's next token with its own settings (rows that share a top_k are sampled together, each
+        with its own generator); deliver it, and retire the rows that ended."""
+        def setting(name):
+            return torch.tensor([[getattr(r, name)] for r in self.rows], device=self.device)
+
+        logits = penalize_repeats(logits, self.counts > 0, setting("repetition_penalty"))
+        if any(r.frequency_penalty or r.presence_penalty for r in self.rows):
+            logits = penalize_frequency(logits, self.counts, setting("frequency_penalty"), setting("presence_penalty"))
+        next_ids = logits.argmax(dim=-1)  # the rows at temperature 0 decode greedily
+        by_top_k = {}
         for row, request in enumerate(self.rows):
-            row_logits = penalize_repeats(logits[row:row + 1], self.counts[row:row + 1] > 0, request.repetition_penalty)
-            row_logits = penalize_frequency(row_logits, self.counts[row:row + 1], request.frequency_penalty,
-                                            request.presence_penalty)
-            if request.temperature == 0:
-                token = int(row_logits.argmax(dim=-1))
-            else:
-                token = int(sample_next(row_logits, request.temperature, request.top_k, request.top_p,
-                                        self.generators[row]))
-            next_ids.append(token)
+            if request.temperature > 0:
+                by_top_k.setdefault(request.top_k, []).append(row)
+        temperature, top_p = setting("temperature"), setting("top_p")
+        for top_k, rows in by_top_k.items():
+            index = torch.tensor(rows, device=self.device)
+            next_ids[index] = sample_next(logits[index], temperature[index], top_k, top_p[index],
+                                          [self.generators[row] for row in rows])
+        ended = {}
+        for row, (request, token) in enumerate(zip(self.rows, next_ids.tolist())):
             if token == self.eot_id:
                 ended[row] = "stop"
                 continue
@@ -188,8 +199,8 @@ class Engine:
             request.deliver(token)
             if request.generated >= request.max_tokens:
                 ended[row] = "length"
-        self.next_input = torch.tensor(next_ids, dtype=torch.long, device=self.device)
-        self.counts[torch.arange(len(next_ids), device=self.device), self.next_input] += 1
+        self.next_input = next_ids
+        self.counts[torch.arange(len(self.rows), device=self.device), next_ids] += 1
         self._retire(ended)
 
     def _retire(self, ended):

@@ -47,13 +47,17 @@ def check_input(tokenizer, text, sft, block_size, max_input_chars=None):
 
 def filter_logits(logits, temperature=1.0, top_p=1.0):
     """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
-    switches it off). Returns logits with the rest at -inf."""
-    logits = logits / max(temperature, 1e-8)
-    if top_p < 1.0:
+    switches it off). Returns logits with the rest at -inf. Both settings are numbers, or (rows, 1) tensors
+    that give each row its own (the server's batches)."""
+    per_row = torch.is_tensor(top_p)
+    logits = logits / (temperature.clamp(min=1e-8) if torch.is_tensor(temperature) else max(temperature, 1e-8))
+    if per_row or top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
         cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
         # drop a token when the tokens before it already reach top_p (the most likely one always stays)
         drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        if per_row:
+            drop_sorted &= top_p < 1.0  # a row with top_p 1.0 keeps every token, rounding or not
         drop = drop_sorted.scatter(1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
@@ -62,8 +66,8 @@ def filter_logits(logits, temperature=1.0, top_p=1.0):
 def penalize_repeats(logits, seen, penalty):
     """CTRL's repetition penalty on the tokens a row has already generated: positive logits are divided by
     the penalty, negative ones multiplied. The prompt is not penalized: an answer must be free to name the
-    people its question names."""
-    if penalty == 1.0:
+    people its question names. penalty: a number, or a (rows, 1) tensor with each row's."""
+    if not torch.is_tensor(penalty) and penalty == 1.0:
         return logits
     penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
     return torch.where(seen, penalized, logits)
@@ -73,23 +77,24 @@ def sample_next(logits, temperature, top_k, top_p, generator):
     """One token per row: among the top_k most likely (0 switches it off), then filter_logits. Only the k
     candidates are filtered, normalised and drawn from: the same distribution as masking the whole
     vocabulary, at a tenth of the work (softmax and torch.multinomial over 50304 logits cost more than the
-    model itself at batch 10)."""
+    model itself at batch 10). generator: one for the batch, or a list with one per row, so that each row
+    draws as it would alone (the server's rows each have their own seed)."""
     candidates = None
     if top_k and top_k < logits.size(-1):
         logits, candidates = torch.topk(logits, top_k, dim=-1)
     probs = F.softmax(filter_logits(logits, temperature, top_p), dim=-1)
-    choice = torch.multinomial(probs, 1, generator=generator)
+    if isinstance(generator, torch.Generator):
+        choice = torch.multinomial(probs, 1, generator=generator)
+    else:
+        choice = torch.cat([torch.multinomial(row[None], 1, generator=g) for row, g in zip(probs, generator)])
     return (choice if candidates is None else candidates.gather(1, choice)).squeeze(1)
 
 
 def penalize_frequency(logits, counts, frequency_penalty, presence_penalty):
     """OpenAI's additive penalties: subtract frequency_penalty once per earlier occurrence of a token in the
-    generated text, and presence_penalty once if it occurred at all (0 switches each off)."""
-    if frequency_penalty:
-        logits = logits - frequency_penalty * counts
-    if presence_penalty:
-        logits = logits - presence_penalty * (counts > 0).to(logits.dtype)
-    return logits
+    generated text, and presence_penalty once if it occurred at all. counts: (rows, vocab); the penalties
+    are (rows, 1) tensors, each row's own."""
+    return logits - frequency_penalty * counts - presence_penalty * (counts > 0).to(logits.dtype)
 
 
 def cache_dtype(model, autocast):

@@ -37,6 +37,7 @@ max_n = 8                     # the most choices (n) per request
 votes = "arena_votes.jsonl"   # the arena's votes are appended here; its leaderboard is computed from them
 device = "auto"
 dtype = "auto"                # auto: bf16 autocast on CUDA, else float32 (batches are faster in float32 on a CPU)
+num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 if host not in ("127.0.0.1", "localhost", "::1") and not api_key and not no_auth:
@@ -44,6 +45,7 @@ if host not in ("127.0.0.1", "localhost", "::1") and not api_key and not no_auth
                      "(clients send it as 'Authorization: Bearer SOME_SECRET'), or pass --no_auth to serve "
                      "without one on purpose.")
 require_gradio()  # fail before loading models when the pages cannot be served
+import torch  # noqa: E402
 import uvicorn  # noqa: E402  (Gradio brings FastAPI and uvicorn)
 from fastapi.responses import RedirectResponse  # noqa: E402
 
@@ -52,6 +54,8 @@ from wuxia.engine import start_engine  # noqa: E402
 from wuxia.openai_api import ServedModel, build_api  # noqa: E402
 
 device = pick_device(device)
+if num_threads:
+    torch.set_num_threads(num_threads)
 models = {}
 # a model's id is its run folder's name (out/sft -> sft), or the whole path when two folders share a name
 model_ids = [os.path.basename(os.path.normpath(folder)) for folder in out_dir]

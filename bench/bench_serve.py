@@ -43,8 +43,9 @@ max_tokens = 128       # new tokens per request
 question_chars = 12    # characters per question (the SFT template adds 5)
 concurrency = [1, 4, 16]  # concurrent streaming clients; on the command line: --concurrency=1 4 16
 sequential = 16        # then this many requests, one at a time
-max_batch = 16         # serve.py's setting
-port = 8765
+max_batch = 16         # serve.py's settings
+num_threads = 1        # torch threads of the server: on 2 shared cores one thread leaves a core to HTTP and the clients
+port = 0               # 0: a free port
 seed = 1337
 tiny = False           # smoke test: a toy model, a few tokens
 # -----------------------------------------------------------------------------------------------------------
@@ -66,8 +67,12 @@ save_checkpoint({"model": model.state_dict(), "model_args": asdict(config), "tok
 parameters = model.num_params()
 del model
 
+if not port:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
 server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), f"--out_dir={run_dir}", f"--port={port}",
-                           f"--max_batch={max_batch}", f"--votes={os.path.join(run_dir, 'votes.jsonl')}"],
+                           f"--max_batch={max_batch}", f"--num_threads={num_threads}", f"--votes={os.path.join(run_dir, 'votes.jsonl')}"],
                           cwd=ROOT, env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"), stdout=subprocess.DEVNULL)
 url = f"http://127.0.0.1:{port}/v1/chat/completions"
 model_id = os.path.basename(run_dir)
@@ -134,7 +139,8 @@ finally:
 
 print(f"bench_serve on {describe_machine('cpu')}")
 print(f"model {n_layer} layers x {n_head} heads x {n_embd} wide, block {block_size}, vocab {tokenizer.vocab_size} "
-      f"({parameters / 1e6:.1f}M parameters), RANDOM weights; serve.py --max_batch={max_batch}, default sampling; "
+      f"({parameters / 1e6:.1f}M parameters), RANDOM weights; serve.py --max_batch={max_batch} --num_threads={num_threads}, "
+      f"default sampling; "
       f"{question_chars + 5}-token prompts, up to {max_tokens} new tokens per request, streamed")
 print()
 one_stream = results[runs[0][0]][0]

@@ -5,7 +5,7 @@ PYTHON ?= python3
 # CPU-only machine needs; on a CUDA machine pip picks the CUDA build of the same release).
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev demo test
+.PHONY: install install-dev browser demo test
 
 install:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
@@ -14,8 +14,14 @@ install:
 install-dev: install
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
 
+# the arena test drives a real browser: Chromium and its driver from the system packages (Debian, Ubuntu)
+browser:
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; } || \
+	  echo "The arena test needs Chromium: sudo apt-get install chromium chromium-driver fonts-wqy-microhei"
+
 demo: install
 	bash demo.sh
 
-test: install-dev
+test: install-dev browser
 	$(PYTHON) -m pytest -q tests

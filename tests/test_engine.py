@@ -146,3 +146,27 @@ def test_the_engine_thread_serves_requests_from_other_threads(model):
     while not got or isinstance(got[-1], int):
         got.append(items.get(timeout=30))
     assert got == alone(model, PROMPTS[0], 12, temperature=0)
+
+
+def test_a_failed_step_ends_its_requests_with_error_and_the_engine_goes_on(model, monkeypatch, capsys):
+    from wuxia.engine import start_engine
+    engine = start_engine(model, EOT)
+    answer = alone(model, PROMPTS[0], 6, temperature=0)
+    forward = model.forward
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory, say")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", fails_once)
+    for expected in (["error"], answer):
+        items = queue.Queue()
+        engine.submit(Request(prompt=PROMPTS[0], max_tokens=6, deliver=items.put, temperature=0))
+        got = []
+        while not got or isinstance(got[-1], int):
+            got.append(items.get(timeout=30))
+        assert got == expected
+    assert "out of memory, say" in capsys.readouterr().err

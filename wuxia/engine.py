@@ -15,6 +15,7 @@ each row's own settings and its own seeded generator: a request's answer for a s
 else is in the batch.
 """
 import threading
+import traceback
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ class QueueFull(Exception):
 @dataclass
 class Request:
     """One row to generate. deliver(item) is called from the engine's thread with each new token id, and
-    finally with the reason it ended: "stop" (<|endoftext|>), "length" (max_tokens) or "cancelled"."""
+    finally with the reason it ended: "stop" (<|endoftext|>), "length" (max_tokens), "cancelled", or
+    "error" (the step failed: the engine's thread prints why)."""
     prompt: list
     max_tokens: int
     deliver: callable
@@ -118,7 +120,14 @@ class Engine:
         while True:
             with self.work:
                 self.work.wait_for(self.busy)
-            self.step()
+            try:
+                self.step()
+            except Exception:  # a failed step must not leave its requests waiting forever
+                traceback.print_exc()
+                for request in self.rows:
+                    request.deliver("error")
+                self.rows, self.generators = [], []
+                self.cache = self.valid = self.next_input = self.counts = None
 
     @torch.no_grad()
     def step(self):

@@ -37,9 +37,12 @@ class APIError(Exception):
         self.error_type, self.headers = error_type, headers
 
 
+def error_response_body(error):
+    return {"message": error.message, "type": error.error_type, "param": error.param, "code": error.code}
+
+
 def error_response(error):
-    body = {"error": {"message": error.message, "type": error.error_type, "param": error.param, "code": error.code}}
-    return JSONResponse(body, status_code=error.status, headers=error.headers)
+    return JSONResponse({"error": error_response_body(error)}, status_code=error.status, headers=error.headers)
 
 
 # the sampling fields a request may set: (type, smallest, largest); None is "no bound"
@@ -225,9 +228,12 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
             return {"prompt_tokens": len(prompt), "completion_tokens": completion,
                     "total_tokens": len(prompt) + completion}
 
+        failed = APIError(500, "Generation failed on the server (its log says why).", error_type="server_error")
         if not body.get("stream"):
             async for _ in updates(watch_disconnect=True):
                 pass
+            if any(c.finish_reason == "error" for c in choices):
+                raise failed
             if chat:
                 out = [{"index": i, "message": {"role": "assistant", "content": c.text}, "logprobs": None,
                         "finish_reason": c.finish_reason} for i, c in enumerate(choices)]
@@ -253,6 +259,9 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
                 yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                               "finish_reason": None} for i in range(n)])
             async for index, text, finish_reason in updates(watch_disconnect=False):
+                if finish_reason == "error":  # the status line is sent already: the error is the last event
+                    yield f"data: {json.dumps({'error': error_response_body(failed)})}\n\n"
+                    break
                 if text and finish_reason:  # the text, then the end, as OpenAI sends them
                     yield chunk([piece(index, text, None)])
                     text = ""
@@ -271,8 +280,10 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise APIError(400, "'messages' must be a non-empty list of {role, content} objects", "messages")
         user = [m.get("content") for m in messages if m.get("role") == "user"]
+        if user and isinstance(user[-1], list):  # content as parts: [{"type": "text", "text": ...}, ...]
+            user[-1] = "".join(part.get("text", "") for part in user[-1] if isinstance(part, dict))
         if not user or not isinstance(user[-1], str) or not user[-1].strip():
-            raise APIError(400, "'messages' must end with a user message whose content is non-empty text", "messages")
+            raise APIError(400, "'messages' must hold a user message whose content is non-empty text", "messages")
         # an SFT model answers the last user message in its training template; a pretrained one continues it
         prompt = encode_input(model.tokenizer, user[-1], model.sft)
         return await respond(request, body, model, prompt, chat=True)

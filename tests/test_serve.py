@@ -267,3 +267,22 @@ def test_a_client_that_leaves_stops_its_generation():
         assert not engine.rows, "the row of a client that left is dropped"
         [request] = submitted
         assert request.cancelled.is_set() and request.generated < 1000
+
+
+def test_a_failed_generation_is_a_500_or_a_last_error_event(monkeypatch):
+    from wuxia.engine import start_engine
+
+    model, tokenizer = tiny_model(64)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the model broke")
+
+    monkeypatch.setattr(model, "forward", broken)
+    engine = start_engine(model, tokenizer.eot_id)
+    with api_in_this_process(engine, tokenizer) as url:
+        body = {"model": "m", "prompt": "郭", "max_tokens": 5}
+        reply = httpx.post(f"{url}/completions", json=body, timeout=60)
+        assert reply.status_code == 500 and reply.json()["error"]["type"] == "server_error"
+        streamed = httpx.post(f"{url}/completions", json={**body, "stream": True}, timeout=60)
+        events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+        assert json.loads(events[-2])["error"]["type"] == "server_error" and events[-1] == "[DONE]"

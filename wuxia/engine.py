@@ -122,12 +122,8 @@ class Engine:
                 self.work.wait_for(self.busy)
             try:
                 self.step()
-            except Exception:  # a failed step must not leave its requests waiting forever
+            except Exception:  # step() has ended its requests with "error"; the engine goes on
                 traceback.print_exc()
-                for request in self.rows:
-                    request.deliver("error")
-                self.rows, self.generators = [], []
-                self.cache = self.valid = self.next_input = self.counts = None
 
     @torch.no_grad()
     def step(self):
@@ -137,14 +133,22 @@ class Engine:
             while self.waiting and self.waiting[0].cancelled.is_set():
                 self.waiting.popleft().deliver("cancelled")
             newcomers = [self.waiting.popleft() for _ in range(min(len(self.waiting), self.max_batch - len(self.rows)))]
-        logits = []
-        with self.autocast:
-            if self.rows:
-                logits.append(self._decode_running())
-            if newcomers:
-                logits.append(self._prefill(newcomers))
-        if logits:
-            self._sample(torch.cat(logits).float())
+        try:
+            logits = []
+            with self.autocast:
+                if self.rows:
+                    logits.append(self._decode_running())
+                if newcomers:
+                    logits.append(self._prefill(newcomers))
+            if logits:
+                self._sample(torch.cat(logits).float())
+        except Exception:  # a failed step must not leave its requests waiting forever
+            failed = self.rows + [r for r in newcomers if all(r is not row for row in self.rows)]
+            self.rows, self.generators = [], []
+            self.cache = self.valid = self.next_input = self.counts = None
+            for request in failed:
+                request.deliver("error")
+            raise
 
     def _decode_running(self):
         """Feed each running row its last token; returns the next-token logits. The cache has room: it was

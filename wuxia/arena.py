@@ -96,14 +96,15 @@ def read_votes(path):
 
 def leaderboard(path):
     """The leaderboard as Markdown, best first."""
-    table = elo_ratings(read_votes(path))
+    votes = read_votes(path)
+    table = elo_ratings(votes)
     if not table:
         return "No votes yet: ask a question, read both answers, and vote."
     ranked = sorted(table.items(), key=lambda kv: -kv[1]["rating"])
     rows = [[rank, name, f"{t['rating']:.0f}", t["battles"], t["wins"], t["ties"]]
             for rank, (name, t) in enumerate(ranked, 1)]
-    return markdown_table(["rank", "model", "Elo", "battles", "wins", "ties"], rows) + \
-        f"\n\n{sum(t['battles'] for t in table.values()) // 2} votes in {path}"
+    counted = f"{len(votes)} vote{'s' if len(votes) != 1 else ''} in {path}"
+    return markdown_table(["rank", "model", "Elo", "battles", "wins", "ties"], rows) + f"\n\n{counted}"
 
 
 def mount(app, page, path, api_key):

@@ -169,6 +169,8 @@ def test_stop_strings_and_several_choices(served):
 
 
 def test_lan_host_needs_a_key_or_no_auth_and_the_key_is_checked(tmp_path):
+    """--host=0.0.0.0 alone is refused; with --api_key, /v1 wants it as a Bearer token and the pages as a
+    password; the LAN address is printed."""
     sft = save_tiny_checkpoint(str(tmp_path / "sft"), "sft")
     refused = subprocess.run([sys.executable, "serve.py", f"--out_dir={sft}", "--host=0.0.0.0"], cwd=ROOT,
                              capture_output=True, text=True, timeout=120)
@@ -184,6 +186,11 @@ def test_lan_host_needs_a_key_or_no_auth_and_the_key_is_checked(tmp_path):
             assert caught.value.status_code == 401 and "Bearer" in caught.value.message
         assert httpx.get(f"{url}/models").status_code == 401
         assert [m.id for m in client_for(url, "s3cret").models.list()] == ["sft"]
+        # the pages ask for the key as their password
+        page = f"http://127.0.0.1:{port}/arena"
+        assert "Not authenticated" in httpx.get(f"{page}/config").text
+        assert httpx.post(f"{page}/login", data={"username": "me", "password": "wrong"}).status_code == 400
+        assert httpx.post(f"{page}/login", data={"username": "me", "password": "s3cret"}).status_code == 200
     finally:
         printed = stop_serve(server)
     assert f":{port}/v1" in printed and "key: required" in printed and "http://0.0.0.0" not in printed

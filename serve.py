@@ -17,6 +17,8 @@ import socket
 import sys
 import time
 
+import torch
+
 from wuxia.chat_page import require_gradio
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
@@ -45,7 +47,6 @@ if host not in ("127.0.0.1", "localhost", "::1") and not api_key and not no_auth
                      "(clients send it as 'Authorization: Bearer SOME_SECRET'), or pass --no_auth to serve "
                      "without one on purpose.")
 require_gradio()  # fail before loading models when the pages cannot be served
-import torch  # noqa: E402
 import uvicorn  # noqa: E402  (Gradio brings FastAPI and uvicorn)
 from fastapi.responses import RedirectResponse  # noqa: E402
 
@@ -81,16 +82,20 @@ app.add_api_route("/", lambda: RedirectResponse("/arena/"), include_in_schema=Fa
 
 
 def lan_address():
-    """This machine's address on the local network (the one its default route uses), or None."""
+    """This machine's address on the local network: the one its default route uses, else its host name's."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
             s.connect(("10.255.255.255", 1))  # UDP: nothing is sent
             return s.getsockname()[0]
         except OSError:
-            return None
+            pass
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
 
 
-shown_host = (lan_address() or host) if host in ("0.0.0.0", "::") else host
+shown_host = lan_address() if host in ("0.0.0.0", "::") else host
 print(f"\nServing {len(models)} model(s) at http://{shown_host}:{port}")
 print(f"  OpenAI API: http://{shown_host}:{port}/v1   (model ids: {', '.join(models)})")
 print(f"  chat page:  http://{shown_host}:{port}/chat\n  arena:      http://{shown_host}:{port}/arena")

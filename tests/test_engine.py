@@ -170,3 +170,16 @@ def test_a_failed_step_ends_its_requests_with_error_and_the_engine_goes_on(model
             got.append(items.get(timeout=30))
         assert got == expected
     assert "out of memory, say" in capsys.readouterr().err
+
+
+def test_a_request_cancelled_while_waiting_leaves_the_queue(model):
+    engine = Engine(model, EOT, max_batch=1, max_waiting=2)
+    engine.submit(request(PROMPTS[0], 10, temperature=0))
+    engine.step()  # the one row is taken
+    behind, last = request([1], 5), request([2], 5)
+    engine.submit(last)
+    engine.submit(behind)
+    last.cancel()
+    engine.step()
+    assert last.items == ["cancelled"] and list(engine.waiting) == [behind]
+    engine.submit(request([3], 5))  # its place is free again

@@ -63,8 +63,7 @@ def served(tmp_path_factory):
     sft = save_tiny_checkpoint(str(root / "sft"), "sft", seed=0)
     pretrain = save_tiny_checkpoint(str(root / "pretrain"), "pretrain", seed=1, endless=True, block_size=256)
     port = free_port()
-    server = start_serve(f"--out_dir={sft}", pretrain, "--max_batch=16", "--max_waiting=8",
-                         f"--votes={root / 'votes.jsonl'}", port=port)
+    server = start_serve(f"--out_dir={sft}", pretrain, f"--votes={root / 'votes.jsonl'}", port=port)
     yield f"http://127.0.0.1:{port}/v1", "sft", "pretrain"
     stop_serve(server)
 
@@ -293,3 +292,18 @@ def test_a_failed_generation_is_a_500_or_a_last_error_event(monkeypatch):
         streamed = httpx.post(f"{url}/completions", json={**body, "stream": True}, timeout=60)
         events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
         assert json.loads(events[-2])["error"]["type"] == "server_error" and events[-1] == "[DONE]"
+
+
+def test_the_chat_page_answers_with_any_served_model(served):
+    from gradio_client import Client
+
+    url, sft, pretrain = served
+    page = Client(url.removesuffix("/v1") + "/chat/", verbose=False, analytics_enabled=False)
+    for model in (sft, pretrain):
+        # max new tokens, temperature, top-k, top-p, repetition penalty, seed: the page's controls
+        shown = page.predict(model, QUESTION, 30, 0.9, 12, 0.9, 1.2, 7, api_name="/answer")
+        reply = client_for(url).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": QUESTION}], max_tokens=30, temperature=0.9,
+            extra_body={"top_k": 12, "repetition_penalty": 1.2}, top_p=0.9, seed=7)
+        assert shown == reply.choices[0].message.content
+    assert len(shown) == 30

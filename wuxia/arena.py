@@ -139,8 +139,8 @@ def build_served_chat(app, own_url, api_key, model_ids, max_new_tokens=256, max_
             with gr.Column(scale=1):
                 controls = decoding_controls(gr, DECODING, max_new_tokens, max_new_tokens_limit, seed)
         inputs = [model, question, *controls]
-        submit.click(respond, inputs, answer, concurrency_limit=None)
-        question.submit(respond, inputs, answer, concurrency_limit=None)
+        submit.click(respond, inputs, answer, concurrency_limit=None, api_name="answer")
+        question.submit(respond, inputs, answer, concurrency_limit=None, api_visibility="private")
     mount(app, page.queue(), "/chat", api_key)
 
 

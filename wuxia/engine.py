@@ -130,8 +130,9 @@ class Engine:
         """One token for every running row, after admitting waiting requests into free rows."""
         self._retire({i: "cancelled" for i, r in enumerate(self.rows) if r.cancelled.is_set()})
         with self.work:
-            while self.waiting and self.waiting[0].cancelled.is_set():
-                self.waiting.popleft().deliver("cancelled")
+            for request in [r for r in self.waiting if r.cancelled.is_set()]:
+                self.waiting.remove(request)  # its client left while it waited
+                request.deliver("cancelled")
             newcomers = [self.waiting.popleft() for _ in range(min(len(self.waiting), self.max_batch - len(self.rows)))]
         try:
             logits = []

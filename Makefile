@@ -6,7 +6,7 @@ PYTHON ?= python3
 # CPU-only machine needs; on a CUDA machine pip picks the CUDA build of the same release).
 TORCH ?= torch==2.13.0
 
-.PHONY: install install-dev demo jinyong test test-fast
+.PHONY: install install-dev browser demo jinyong test test-fast
 NOVELS ?= data/jinyong/raw
 
 install:
@@ -16,13 +16,19 @@ install:
 install-dev: install
 	$(PYTHON) -m pip install -q -r requirements-dev.txt
 
+# the arena test drives a real browser: Chromium and its driver from the system packages (Debian, Ubuntu)
+browser:
+	@command -v chromedriver >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; } || \
+	  echo "The arena test needs Chromium: sudo apt-get install chromium chromium-driver fonts-wqy-microhei"
+
 demo: install
 	bash demo.sh
 
 jinyong: install
 	NOVELS="$(NOVELS)" PYTHON="$(PYTHON)" bash jinyong.sh
 
-test: install-dev
+test: install-dev browser
 	$(PYTHON) -m pytest -q tests
 
 test-fast: install-dev

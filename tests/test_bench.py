@@ -72,3 +72,14 @@ def test_bench_sample_tiny():
 def test_bench_prepare_small():
     stdout = run("bench/bench_prepare.py", "--size_mb=0.3", "--repeats=1", timeout=120).stdout
     assert len(table_rows(stdout, "| method | seconds |")) >= 2
+
+
+def test_bench_serve_tiny():
+    pytest.importorskip("gradio", reason="serve.py needs the web requirements: pip install -r requirements-chat.txt")
+    stdout = run("bench/bench_serve.py", "--tiny", timeout=300).stdout
+    rows = table_rows(stdout, "| clients | requests | tokens |")
+    assert [r[0] for r in rows] == ["1 concurrent", "4 concurrent", "4 sequential"]
+    # up to 8 tokens per request (a random model may draw <|endoftext|> sooner)
+    assert all(0 < number(r[2]) <= 8 * number(r[1]) for r in rows)
+    assert all(number(r[3]) > 0 and number(r[6]) >= number(r[5]) > 0 for r in rows)
+    assert "RANDOM weights" in stdout

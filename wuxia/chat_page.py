@@ -42,6 +42,24 @@ def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_
         yield shown
 
 
+def decoding_controls(gr, settings, max_new_tokens, max_new_tokens_limit, seed):
+    """The sampling controls, in the order answer_stream takes them: max new tokens, temperature, top-k,
+    top-p, repetition penalty, seed. Used by this page and by serve.py's chat and arena pages."""
+    temperature_box = gr.Slider(0.0, 2.0, value=settings["temperature"], step=0.05, label="temperature",
+                                info="0 is greedy decoding")
+    top_k_box = gr.Slider(0, max(1000, settings["top_k"]), value=settings["top_k"], step=1, precision=0, label="top-k",
+                          info="0 switches it off")
+    top_p_box = gr.Slider(0.0, 1.0, value=settings["top_p"], step=0.01, label="top-p",
+                          info="1.0 switches it off")
+    penalty_box = gr.Slider(1.0, 2.0, value=settings["repetition_penalty"], step=0.05,
+                            label="repetition penalty", info="1.0 switches it off")
+    max_tokens_box = gr.Slider(1, max(max_new_tokens_limit, max_new_tokens), value=max_new_tokens,
+                               step=1, precision=0, label="max new tokens")
+    seed_box = gr.Number(value=seed, precision=0, label="seed",
+                         info="same seed and settings, same answer; empty for a random one")
+    return [max_tokens_box, temperature_box, top_k_box, top_p_box, penalty_box, seed_box]
+
+
 def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, max_new_tokens=256,
                max_new_tokens_limit=1024, seed=1337, autocast=None, **decoding):
     """The page as a gr.Blocks, queued so that several browsers wait their turn (one answer is generated at
@@ -72,19 +90,8 @@ def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, ma
                 answer = gr.Textbox(label="回答 Answer" if sft else "续写 Continuation", lines=12,
                                     interactive=False, elem_id="answer")
             with gr.Column(scale=1):
-                temperature_box = gr.Slider(0.0, 2.0, value=settings["temperature"], step=0.05, label="temperature",
-                                            info="0 is greedy decoding")
-                top_k_box = gr.Slider(0, max(1000, settings["top_k"]), value=settings["top_k"], step=1, precision=0, label="top-k",
-                                      info="0 switches it off")
-                top_p_box = gr.Slider(0.0, 1.0, value=settings["top_p"], step=0.01, label="top-p",
-                                      info="1.0 switches it off")
-                penalty_box = gr.Slider(1.0, 2.0, value=settings["repetition_penalty"], step=0.05,
-                                        label="repetition penalty", info="1.0 switches it off")
-                max_tokens_box = gr.Slider(1, max(max_new_tokens_limit, max_new_tokens), value=max_new_tokens,
-                                           step=1, precision=0, label="max new tokens")
-                seed_box = gr.Number(value=seed, precision=0, label="seed",
-                                     info="same seed and settings, same answer; empty for a random one")
-        inputs = [question, max_tokens_box, temperature_box, top_k_box, top_p_box, penalty_box, seed_box]
+                controls = decoding_controls(gr, settings, max_new_tokens, max_new_tokens_limit, seed)
+        inputs = [question, *controls]
         clicked = submit.click(respond, inputs, answer, api_name="answer")
         entered = question.submit(respond, inputs, answer, api_visibility="private")  # same as Submit
         stop.click(None, cancels=[clicked, entered])

@@ -69,13 +69,17 @@ def check_input(tokenizer, text, sft, block_size, max_input_chars=None):
 
 def filter_logits(logits, temperature=1.0, top_p=1.0):
     """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
-    switches it off; 0 keeps only the most likely token). Returns logits with the rest at -inf."""
-    logits = logits / max(temperature, 1e-8)
-    if top_p < 1.0:
+    switches it off; 0 keeps only the most likely token). Returns logits with the rest at -inf. Both settings
+    are numbers, or (rows, 1) tensors that give each row its own (the server's batches)."""
+    per_row = torch.is_tensor(top_p)
+    logits = logits / (temperature.clamp(min=1e-8) if torch.is_tensor(temperature) else max(temperature, 1e-8))
+    if per_row or top_p < 1.0:
         sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
         cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
         # drop a token when the tokens before it already reach top_p (the most likely one always stays)
         drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        if per_row:
+            drop_sorted &= top_p < 1.0  # a row with top_p 1.0 keeps every token, rounding or not
         drop_sorted[..., 0] = False  # so top_p 0 is greedy, not an empty choice
         drop = drop_sorted.scatter(1, order, drop_sorted)
         logits = logits.masked_fill(drop, float("-inf"))
@@ -85,8 +89,8 @@ def filter_logits(logits, temperature=1.0, top_p=1.0):
 def penalize_repeats(logits, seen, penalty):
     """CTRL's repetition penalty on the tokens a row has already generated: positive logits are divided by
     the penalty, negative ones multiplied. The prompt is not penalized: an answer must be free to name the
-    people its question names."""
-    if penalty == 1.0:
+    people its question names. penalty: a number, or a (rows, 1) tensor with each row's."""
+    if not torch.is_tensor(penalty) and penalty == 1.0:
         return logits
     penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
     return torch.where(seen, penalized, logits)
@@ -96,16 +100,34 @@ def sample_next(logits, temperature, top_k, top_p, generator):
     """One token per row: among the top_k most likely (0 switches it off), then filter_logits. Only the k
     candidates are filtered, normalised and drawn from: the same distribution as masking the whole
     vocabulary, at a tenth of the work (softmax and torch.multinomial over 50304 logits cost more than the
-    model itself at batch 10)."""
+    model itself at batch 10). generator: one for the batch, or a list with one per row, so that each row
+    draws as it would alone (the server's rows each have their own seed)."""
     candidates = None
     if top_k and top_k < logits.size(-1):
         logits, candidates = torch.topk(logits, top_k, dim=-1)
     probs = F.softmax(filter_logits(logits, temperature, top_p), dim=-1)
-    choice = torch.multinomial(probs, 1, generator=generator)
+    if isinstance(generator, torch.Generator):
+        choice = torch.multinomial(probs, 1, generator=generator)
+    else:
+        choice = torch.cat([torch.multinomial(row[None], 1, generator=g) for row, g in zip(probs, generator)])
     return (choice if candidates is None else candidates.gather(1, choice)).squeeze(1)
 
 
-def _run_window(model, tokens, valid, cache):
+def penalize_frequency(logits, counts, frequency_penalty, presence_penalty):
+    """OpenAI's additive penalties: subtract frequency_penalty once per earlier occurrence of a token in the
+    generated text, and presence_penalty once if it occurred at all. counts: (rows, vocab); the penalties
+    are (rows, 1) tensors, each row's own."""
+    return logits - frequency_penalty * counts - presence_penalty * (counts > 0).to(logits.dtype)
+
+
+def cache_dtype(model, autocast):
+    """The dtype the KV cache holds: the autocast's when there is one, else the weights'."""
+    if isinstance(autocast, torch.autocast):
+        return autocast.fast_dtype
+    return model.transformer.wte.weight.dtype
+
+
+def run_window(model, tokens, valid, cache):
     """Forward a (left-padded) window of tokens; returns the next-token logits of each row."""
     positions = (valid.long().cumsum(1) - 1).clamp(min=0)
     attn_mask = None
@@ -158,11 +180,8 @@ def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top
                 keep = block_size if cache is None else block_size // 2
                 tokens, valid = tokens[:, -keep:], valid[:, -keep:]
                 if use_cache:
-                    dtype = model.transformer.wte.weight.dtype
-                    if isinstance(autocast, torch.autocast):
-                        dtype = autocast.fast_dtype
-                    cache = model.new_cache(batch, block_size, device, dtype)
-                logits = _run_window(model, tokens, valid, cache)
+                    cache = model.new_cache(batch, block_size, device, cache_dtype(model, autocast))
+                logits = run_window(model, tokens, valid, cache)
         logits = penalize_repeats(logits.float(), seen, repetition_penalty)
         if temperature == 0:
             next_ids = logits.argmax(dim=-1)

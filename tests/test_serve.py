@@ -161,7 +161,7 @@ def test_stop_strings_and_several_choices(served):
     assert streamed[-1].choices[0].finish_reason == "stop"
 
     reply = client.chat.completions.create(model=pretrain, messages=[{"role": "user", "content": "郭"}], n=3,
-                                           seed=5, max_tokens=20)
+                                           seed=5, max_tokens=20, temperature=0.8)  # sampled: three different texts
     texts = [c.message.content for c in reply.choices]
     assert [c.index for c in reply.choices] == [0, 1, 2] and len(set(texts)) == 3
     assert reply.usage.completion_tokens == 60

@@ -1,0 +1,82 @@
+"""How good are the recipe's answers? Bits per character of the pretrained run on its held-out text, then the
+held-out answer table of the fine-tuned run (Rouge-L P/R/F1, stopped, loop, clean, with the echo and
+constant-answer baselines) on the QA set's own val split and on other question files, and the share of
+short factual questions ("X的师父是谁？") whose answer names the person the reference names.
+
+    python bench/bench_quality.py                                   # the runs of make jinyong
+    python bench/bench_quality.py --qa=../shared/jinyong/dev_qa.jsonl --qa=my_questions.jsonl
+
+Everything is asked with the project's decoding defaults (wuxia/generate.DECODING), as the chat page asks.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure  # noqa: E402
+from wuxia.report import markdown_table  # noqa: E402
+
+# -----------------------------------------------------------------------------------------------------------
+pretrained = "out/pretrain_jinyong_cpu"  # the pretrained run (its val text gives bits per character)
+finetuned = "out/sft_cpu"     # the fine-tuned run (its SFT dataset's val split is the first question set)
+qa = []                       # more question files (JSON Lines with question and answer), never trained on
+limit = 0                     # ask only the first N questions of each set; 0 = all
+batch_size = 16               # questions generated together
+device = "auto"
+# -----------------------------------------------------------------------------------------------------------
+configure(globals(), sys.argv[1:], rules={"limit": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE})
+
+# "X的师父是谁？" and the like: the reference's answer names one person, which the model must name too
+FACTUAL = re.compile(r"^(?:《[^》]+》中，?)?(\S{2,5}?)的(师父|师傅|妻子|丈夫|伴侣|父亲|母亲|爹爹|女儿|儿子|徒弟|义父|义兄)是谁[？?]$")
+NAME_IN_REFERENCE = re.compile(r"是([^，。、；,;（(]{2,6}?)(?:[，。、；,;（(]|$)")
+
+
+def factual_named(rows):
+    """(asked, named right) over the short factual questions among rows of question/reference/prediction."""
+    asked = named = 0
+    for r in rows:
+        if not FACTUAL.match(r["question"]):
+            continue
+        found = NAME_IN_REFERENCE.search(r["reference"])
+        if not found:
+            continue
+        asked += 1
+        named += found.group(1) in r["prediction"]
+    return asked, named
+
+
+def run(*args):
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout)
+
+
+ppl = run("eval_ppl.py", f"--out_dir={pretrained}", "--json", f"--device={device}")["runs"][0]
+print(f"{pretrained}: {ppl['bits_per_char']:.3f} bits per character on {ppl['chars']:,} held-out characters "
+      f"({ppl['scored']})")
+
+rows = []
+for question_file in [""] + list(qa):
+    args = ["eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}"]
+    args += ([f"--qa={question_file}"] if question_file else []) + ([f"--limit={limit}"] if limit else [])
+    s = run(*args)
+    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
+        asked, named = factual_named([json.loads(line) for line in f])
+    name = os.path.basename(question_file) if question_file else "val split of the QA set"
+    rows.append([f"{os.path.basename(finetuned)} on {name}", str(s["questions"]), f"{s['rouge_l_p']:.4f}",
+                 f"{s['rouge_l_r']:.4f}", f"**{s['rouge_l_f']:.4f}**", f"{100 * s['stopped']:.1f}%",
+                 f"{100 * s['loop']:.1f}%", f"{100 * s['clean']:.1f}%", f"{100 * s['garbled']:.1f}%",
+                 f"{s['pred_chars']:.0f}/{s['ref_chars']:.0f}", f"{named}/{asked}" if asked else "–"])
+    for b in s["baselines"].values():
+        rows.append([f"{b['name']} ({name})", str(s["questions"]), f"{b['rouge_l_p']:.4f}", f"{b['rouge_l_r']:.4f}",
+                     f"{b['rouge_l_f']:.4f}"] + ["–"] * 6)
+    decoding = s["settings"]["decoding"]
+print()
+print(markdown_table(["run", "questions", "Rouge-L P", "Rouge-L R", "Rouge-L F1", "stopped", "loop", "clean",
+                      "U+FFFD", "chars pred/ref", "factual: named right"], rows))
+print(f"\ndecoding: {decoding} (the project's defaults); factual: questions like X的师父是谁？ whose answer names "
+      "the person the reference names")

@@ -26,6 +26,7 @@ from wuxia.report import markdown_table  # noqa: E402
 # -----------------------------------------------------------------------------------------------------------
 base_config = "config/sft_cpu.py"  # every candidate starts from these settings
 dataset = "sft_jinyong_char"
+init_from = ""                # the pretrained run; empty: the base config's
 extra_qa = ""                 # another held-out QA file to report (never used to choose)
 eval_limit = 0                # ask only the first N questions of each file; 0 = all
 eval_batch_size = 16          # questions generated together (a GPU takes many more)
@@ -72,8 +73,8 @@ mean_row = float(spans[:, 1].mean())
 
 
 def candidate_settings(name):
-    settings = {**base, **CANDIDATES[name]}
-    batches_per_epoch = math.ceil(meta["train_rows"] / settings["batch_size"])
+    settings = {**base, **CANDIDATES[name], **({"init_from": init_from} if init_from else {})}
+    batches_per_epoch = math.ceil(len(spans) / settings["batch_size"])
     iters = 2 if tiny else settings.pop("epochs") * batches_per_epoch
     settings.pop("epochs", None)
     settings.update(max_iters=iters, lr_decay_iters=iters, min_lr=settings["learning_rate"] / 10,
@@ -120,7 +121,7 @@ def row(label, s):
             f"{s['baselines']['constant']['rouge_l_f']:.4f}" if "constant" in s["baselines"] else "–"]
 
 
-print(f"{len(names)} candidates from {base_config} on {dataset} ({meta['train_rows']} train rows, mean "
+print(f"{len(names)} candidates from {base_config} on {dataset} ({len(spans)} train rows, mean "
       f"{mean_row:.0f} tokens), {parallel} at a time on {device}", flush=True)
 codes = run_parallel({n: (train_args(n), os.path.join(out_root, n, "train.log")) for n in names}, parallel, ROOT)
 trained = [n for n in names if codes[n] == 0]

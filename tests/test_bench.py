@@ -83,3 +83,49 @@ def test_bench_serve_tiny():
     assert all(0 < number(r[2]) <= 8 * number(r[1]) for r in rows)
     assert all(number(r[3]) > 0 and number(r[6]) >= number(r[5]) > 0 for r in rows)
     assert "RANDOM weights" in stdout
+
+
+@pytest.fixture(scope="module")
+def recipe_runs(tmp_path_factory):
+    """A tiny pretraining dataset and run, and an SFT dataset made for it, as the recipe's sweeps take them."""
+    from conftest import TINY_MODEL, TINY_QA, write_pretrain_dataset
+    tmp = tmp_path_factory.mktemp("recipe")
+    write_pretrain_dataset(str(tmp / "pre"))
+    qa = tmp / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"question": f"{q}（{i}）", "answer": a}, ensure_ascii=False) + "\n"
+                          for i in range(3) for q, a in TINY_QA), encoding="utf-8")
+    run("prepare_sft.py", f"--dataset={tmp / 'sft'}", f"--input={qa}", f"--pretrain_data={tmp / 'pre'}", "--block_size=64",
+        "--val_fraction=0.25")
+    run("train.py", f"--dataset={tmp / 'pre'}", f"--out_dir={tmp / 'out_pre'}", *TINY_MODEL, "--max_iters=4",
+        "--lr_decay_iters=4", "--eval_interval=2", "--eval_iters=2", "--batch_size=4", "--plot=False", "--device=cpu")
+    return tmp
+
+
+@pytest.mark.slow
+def test_sweep_pretrain_tiny(recipe_runs):
+    out = recipe_runs / "sweep"
+    stdout = run("bench/sweep_pretrain.py", "--tiny", f"--dataset={recipe_runs / 'pre'}", f"--out_root={out}",
+                 "--parallel=2", "--device=cpu", timeout=600).stdout
+    rows = table_rows(stdout, "| candidate | settings |")
+    assert [r[0] for r in rows] == ["tiny_gpt2", "tiny_llama"]
+    assert all(number(r[2]) > 0 and number(r[5]) > 0 for r in rows)  # CPU ms/iter, bits/char
+    assert {r["name"] for r in json.loads((out / "sweep.json").read_text())} == {"tiny_gpt2", "tiny_llama"}
+
+
+@pytest.mark.slow
+def test_sweep_sft_and_bench_quality_tiny(recipe_runs):
+    out = recipe_runs / "sweep_sft"
+    stdout = run("bench/sweep_sft.py", "--tiny", f"--dataset={recipe_runs / 'sft'}", f"--init_from={recipe_runs / 'out_pre'}",
+                 f"--out_root={out}", "--parallel=2", "--device=cpu", timeout=900).stdout
+    assert "fine-tuning candidates" in stdout and "decodings, on the best candidate" in stdout
+    results = json.loads((out / "sweep_sft.json").read_text(encoding="utf-8"))
+    assert set(results["candidates"]) == {"tiny_a", "tiny_b"} and results["chosen"] in results["candidates"]
+    assert set(results["decodings"]) == {"greedy", "greedy_rp1.2"}
+    assert all(c["val"]["baselines"]["echo"]["rouge_l_f"] > 0 for c in results["candidates"].values())
+
+    quality = run("bench/bench_quality.py", f"--pretrained={recipe_runs / 'out_pre'}",
+                  f"--finetuned={out / results['chosen']}", f"--qa={recipe_runs / 'sft' / 'val.jsonl'}",
+                  "--limit=3", "--device=cpu", timeout=600).stdout
+    assert "bits per character" in quality
+    rows = table_rows(quality, "| run | questions |")
+    assert [r[0].startswith("baseline: echo") for r in rows].count(True) == 2  # one per question set

@@ -29,7 +29,7 @@ import time
 from wuxia.batches import dataset_dir, load_meta, load_split
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
-from wuxia.device import pick_device
+from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.jsonl import read_records
 from wuxia.perplexity import perplexity_measures, pretrain_nll, sft_answer_chars, sft_nll
 from wuxia.report import markdown_table, write_report
@@ -40,6 +40,7 @@ dataset = ""          # a folder under data/ (or a path); default: the dataset e
 stride = 0            # pretraining data: windows advance by this many tokens; 0 = block_size (non-overlapping)
 batch_size = 8        # windows (or SFT rows) per forward pass
 device = "auto"       # auto picks cuda > mps > cpu
+dtype = "float32"     # the weights scored: float32 as trained; int8 or float16 measure what CPU decoding's formats lose
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/ppl.csv
 json = False          # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
@@ -51,6 +52,7 @@ device = pick_device(device)
 
 def evaluate(run_dir):
     model, tokenizer, checkpoint = load_for_inference(run_dir, device)
+    model, _ = for_inference(model, device, dtype)
     data_dir = dataset_dir(dataset or checkpoint["dataset"])
     meta = load_meta(data_dir)
     if any(meta.get(key) != value for key, value in checkpoint["tokenizer"].items()):
@@ -83,7 +85,7 @@ def evaluate(run_dir):
     seconds = time.time() - t0
     measures = perplexity_measures(nll, tokens, chars)
     return {"run": run_dir, "iter": checkpoint.get("iter_num"), "dataset": data_dir, "kind": meta.get("kind"),
-            "tokenizer": checkpoint["tokenizer"]["tokenizer"], "scored": scored, "tokens": tokens,
+            "tokenizer": checkpoint["tokenizer"]["tokenizer"], "weights": weights_format(model), "scored": scored, "tokens": tokens,
             "chars": chars, **measures, "seconds": round(seconds, 2)}
 
 
@@ -96,7 +98,7 @@ for run_dir in out_dir:
     results.append(evaluate(run_dir))
     if not json:
         r = results[-1]
-        print(f"{run_dir}: {r['tokens']:,} tokens scored in {r['seconds']:.1f} s ({r['scored']})")
+        print(f"{run_dir}: {r['tokens']:,} tokens scored in {r['seconds']:.1f} s ({r['scored']}; {r['weights']})")
 
 header = ["run", "iter", "dataset", "tokenizer", "scored", "tokens", "loss", "token ppl", "chars", "bits/char",
           "char ppl"]

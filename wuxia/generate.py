@@ -135,7 +135,7 @@ def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top
                 keep = block_size if cache is None else block_size // 2
                 tokens, valid = tokens[:, -keep:], valid[:, -keep:]
                 if use_cache:
-                    dtype = model.transformer.wte.weight.dtype
+                    dtype = next(model.parameters()).dtype  # the activations' dtype (int8 models: float32)
                     if isinstance(autocast, torch.autocast):
                         dtype = autocast.fast_dtype
                     cache = model.new_cache(batch, block_size, device, dtype)

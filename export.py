@@ -20,13 +20,14 @@ import torch
 
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, model_from_checkpoint
 from wuxia.configurator import configure
-from wuxia.tokenizer import EOT, UNK, _gpt2_files, tokenizer_from_meta
+from wuxia.sft_format import format_prompt
+from wuxia import tokenizer as wuxia_tokenizer  # as a module: its EOT and UNK strings are no settings
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"           # the run to export
 checkpoint = "best"           # "best" (lowest val loss) or "last"
 output = "hf/"                # the Hugging Face folder to write (replaced if it exists)
-check_text = "郭靖和黄蓉在桃花岛上练武。\n杨过问：“你是谁？”"   # encoded by both tokenizers: the ids must agree
+check_text = "郭靖和黄蓉在桃花岛上练武。\n杨过问：“你是谁？”"  # both tokenizers encode it: the ids must agree
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 
@@ -61,7 +62,8 @@ def gpt2_state_dict(state, n_layer, n_embd):
     expected += [f"transformer.h.{i}.{name}" for i in range(n_layer) for name in LAYER_TENSORS]
     unknown = sorted(set(state) - set(expected))
     if unknown:
-        refuse(f"it has tensors GPT-2 has no place for: {', '.join(unknown[:6])}" + (" ..." if len(unknown) > 6 else ""))
+        refuse(f"it has tensors GPT-2 has no place for: {', '.join(unknown[:6])}"
+               + (" ..." if len(unknown) > 6 else ""))
     missing = [k for k in expected if k not in state and not k.endswith(".bias")]
     if missing:
         refuse(f"it lacks tensors GPT-2 needs: {', '.join(missing[:6])}" +
@@ -84,20 +86,22 @@ def export_tokenizer(tokenizer, block_size, folder):
     per character, <unk> for the others. <|endoftext|> is the special end token of both."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
     if tokenizer.name == "gpt2":
-        vocab_bpe, encoder_json = _gpt2_files()
+        vocab_bpe, encoder_json = wuxia_tokenizer.gpt2_bpe_files()
         backend = Tokenizer(models.BPE.from_file(encoder_json, vocab_bpe))
         backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         backend.decoder = decoders.ByteLevel()
-        unk = EOT  # byte-level BPE has no unknown text; GPT-2's files name <|endoftext|>
+        unk = wuxia_tokenizer.EOT  # byte-level BPE has no unknown text; GPT-2's files name <|endoftext|>
     else:
         vocab = {token: i for i, token in enumerate(tokenizer.itos)}
-        backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-        backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"(?m)."), behavior="isolated")  # (?m): . matches \n too
+        backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=wuxia_tokenizer.UNK))
+        # every character on its own; (?m) makes Oniguruma's . match a newline too
+        backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"(?m)."), behavior="isolated")
         backend.decoder = decoders.Fuse()
-        unk = UNK
-    backend.add_special_tokens([AddedToken(token, special=True) for token in dict.fromkeys([EOT, unk])])
-    hf = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOT, bos_token=EOT, unk_token=unk,
-                                 model_max_length=block_size)
+        unk = wuxia_tokenizer.UNK
+    specials = dict.fromkeys([wuxia_tokenizer.EOT, unk])  # once each: for GPT-2 they are the same token
+    backend.add_special_tokens([AddedToken(token, special=True) for token in specials])
+    hf = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=wuxia_tokenizer.EOT,
+                                 bos_token=wuxia_tokenizer.EOT, unk_token=unk, model_max_length=block_size)
     hf.save_pretrained(folder)
     # the generic class, which every transformers release since 4.x loads from tokenizer.json
     config_path = os.path.join(folder, "tokenizer_config.json")
@@ -114,15 +118,16 @@ ckpt = load_checkpoint(path)
 args = ckpt["model_args"]
 state = gpt2_state_dict(ckpt["model"], args["n_layer"], args["n_embd"])
 tied = torch.equal(state["transformer.wte.weight"], state["lm_head.weight"])
-tokenizer = tokenizer_from_meta(ckpt["tokenizer"])
+tokenizer = wuxia_tokenizer.tokenizer_from_meta(ckpt["tokenizer"])
 
 config = GPT2Config(vocab_size=args["vocab_size"], n_positions=args["block_size"], n_embd=args["n_embd"],
-                    n_layer=args["n_layer"], n_head=args["n_head"], activation_function="gelu",  # exact GELU, as nn.GELU
+                    n_layer=args["n_layer"], n_head=args["n_head"],
+                    activation_function="gelu",  # the exact GELU, as nn.GELU (gelu_new is the tanh approximation)
                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5,
                     bos_token_id=tokenizer.eot_id, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.eot_id,
                     tie_word_embeddings=tied)
 hf_model = GPT2LMHeadModel(config)
-hf_model.load_state_dict(state, strict=not tied)  # tied: lm_head.weight is wte.weight, loaded once
+hf_model.load_state_dict(state, strict=False)  # not strict: releases differ in buffers; the logits are checked below
 hf_model.eval()
 
 if os.path.exists(output):
@@ -130,9 +135,10 @@ if os.path.exists(output):
 hf_model.save_pretrained(output)
 export_tokenizer(tokenizer, args["block_size"], output)
 with open(os.path.join(output, "wuxia.json"), "w", encoding="utf-8") as f:
+    sft = ckpt.get("data_kind") == "sft"
     json.dump({"exported_from": path, "data_kind": ckpt.get("data_kind"), "iter_num": ckpt.get("iter_num"),
-               "tokenizer": tokenizer.name, "prompt_template": "问：{question}\n答：" if ckpt.get("data_kind") == "sft"
-               else None}, f, ensure_ascii=False, indent=1)
+               "tokenizer": tokenizer.name, "prompt_template": format_prompt("{question}") if sft else None},
+              f, ensure_ascii=False, indent=1)
 
 # the check: what transformers loads from the folder computes what this project's model computes
 ours = model_from_checkpoint(ckpt).eval()
@@ -146,7 +152,8 @@ with torch.no_grad():
 problems = []
 if not torch.allclose(got_logits, expected_logits, atol=1e-4, rtol=1e-4):
     other = sorted(set(args) - CLASSIC_ARGS)
-    problems.append(f"its logits differ from this project's by up to {(got_logits - expected_logits).abs().max():.2e}"
+    difference = (got_logits - expected_logits).abs().max()
+    problems.append(f"its logits differ from this project's by up to {difference:.2e}"
                     + (f" (the model was built with options GPT-2 does not have: {', '.join(other)})" if other else ""))
 if loaded_tokenizer(check_text)["input_ids"] != tokenizer.encode(check_text):
     problems.append("its tokenizer encodes the check text differently")

@@ -97,7 +97,11 @@ if worker:
     sys.exit(0)
 
 # each format in a fresh process: its resident memory is then its own, not what an earlier format left
-settings = [a for a in sys.argv[1:] if not a.startswith("--dtypes=")]
+settings, in_dtypes = [], False
+for arg in sys.argv[1:]:  # this command line less --dtypes and its list (--dtypes=int8 float16)
+    in_dtypes = arg.startswith("--dtypes=") or (in_dtypes and not arg.startswith("--"))
+    if not in_dtypes:
+        settings.append(arg)
 results = {}
 for dtype in dtypes:
     done = subprocess.run([sys.executable, os.path.abspath(__file__), *settings, f"--dtypes={dtype}", "--worker=True"],

@@ -54,7 +54,7 @@ class Int8Linear(nn.Module):
         return y if self.bias is None else y + self.bias
 
     def extra_repr(self):
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights, bias={self.bias is not None}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8, bias={self.bias is not None}"
 
 
 class Int8Embedding(nn.Module):

@@ -28,14 +28,16 @@ def quantize_rows(weight):
 FLOAT32_ROWS = 128
 
 
-def int8_matmul(x, q, scale):
-    """x (..., in) float times the int8 matrix q (out, in) with its row scales: (..., out) in x's dtype."""
+def int8_matmul(x, q, scale, bias=None):
+    """x (..., in) float32 times the int8 matrix q (out, in) with its row scales, plus bias: (..., out) float32."""
     rows = x.reshape(-1, x.size(-1))
     if rows.size(0) >= FLOAT32_ROWS:
-        y = F.linear(rows.float(), q.float() * scale.float()[:, None])
+        y = F.linear(rows, q.float() * scale.float()[:, None], bias)
     else:
         y = torch.ops.aten._weight_int8pack_mm(rows.to(torch.bfloat16), q, scale)
-    return y.to(x.dtype).view(*x.shape[:-1], q.size(0))
+        # adding the float32 bias to the bfloat16 result gives float32 in one step (decoding is op-bound too)
+        y = y.float() if bias is None else torch.add(bias, y)
+    return y.view(*x.shape[:-1], q.size(0))
 
 
 class Int8Linear(nn.Module):
@@ -50,8 +52,7 @@ class Int8Linear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x):
-        y = int8_matmul(x, self.weight, self.scale)
-        return y if self.bias is None else y + self.bias
+        return int8_matmul(x, self.weight, self.scale, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8, bias={self.bias is not None}"

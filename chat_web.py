@@ -15,7 +15,7 @@ import sys
 from wuxia.chat_page import build_page, require_gradio
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, Rule, configure
-from wuxia.device import for_inference, pick_device
+from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES
 
 # -----------------------------------------------------------------------------------------------------------
@@ -32,7 +32,7 @@ top_p = DECODING["top_p"]                            # 1.0 switches it off
 repetition_penalty = DECODING["repetition_penalty"]  # 1.0 switches it off
 seed = 1337
 device = "auto"
-dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
+dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "checkpoint": CHECKPOINT_CHOICE, "port": Rule("from 1 to 65535", lambda v: 1 <= v <= 65535),
@@ -45,7 +45,7 @@ model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
 model, autocast = for_inference(model, device, dtype)
 sft = ckpt.get("data_kind") == "sft"
 title = f"wuxia-gpt · {out_dir} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"
-print(f"{title}: {model.num_params() / 1e6:.2f}M parameters on {device}")
+print(f"{title}: on {device}, {weights_format(model, autocast)}")
 
 page = build_page(model, tokenizer, sft, title=title, max_input_chars=max_input_chars,
                   max_new_tokens=max_new_tokens, max_new_tokens_limit=max_new_tokens_limit,

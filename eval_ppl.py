@@ -27,9 +27,9 @@ import sys
 import time
 
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, configure
 from wuxia.dataset import check_rows_fit, check_tokenizer, dataset_dir, load_meta, load_split, records_path
-from wuxia.device import pick_device
+from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.jsonl import read_records
 from wuxia.perplexity import perplexity_measures, pretrain_nll, sft_answer_chars, sft_nll
 from wuxia.report import markdown_table, write_report
@@ -40,10 +40,11 @@ dataset = ""          # a folder under data/ (or a path); default: the dataset e
 stride = 0            # pretraining data: windows advance by this many tokens; 0 = block_size (non-overlapping)
 batch_size = 8        # windows (or SFT rows) per forward pass
 device = "auto"       # auto picks cuda > mps > cpu
+dtype = "float32"     # the weights scored: float32 as trained; int8 or float16 measure what CPU decoding's formats lose
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/ppl.csv
 json = False          # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:], rules={"stride": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE})
+configure(globals(), sys.argv[1:], rules={"stride": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
 if not out_dir:
     raise SystemExit("name the run(s) to evaluate: python eval_ppl.py --out_dir=out/pretrain_jinyong [more out_dirs]")
 device = pick_device(device)
@@ -51,6 +52,7 @@ device = pick_device(device)
 
 def evaluate(run_dir):
     model, tokenizer, checkpoint = load_for_inference(run_dir, device)
+    model, _ = for_inference(model, device, dtype)
     data_dir = dataset_dir(dataset or checkpoint["dataset"])
     meta = load_meta(data_dir)
     check_tokenizer(meta, checkpoint["tokenizer"], data_dir, run_dir, "evaluate it on a dataset made with its own "
@@ -77,7 +79,7 @@ def evaluate(run_dir):
     seconds = time.time() - t0
     measures = perplexity_measures(nll, tokens, chars)
     return {"run": run_dir, "iter": checkpoint.get("iter_num"), "dataset": data_dir, "kind": meta.get("kind"),
-            "tokenizer": checkpoint["tokenizer"]["tokenizer"], "scored": scored, "tokens": tokens,
+            "tokenizer": checkpoint["tokenizer"]["tokenizer"], "weights": weights_format(model), "scored": scored, "tokens": tokens,
             "chars": chars, **measures, "seconds": round(seconds, 2)}
 
 
@@ -90,7 +92,7 @@ for run_dir in out_dir:
     results.append(evaluate(run_dir))
     if not json:
         r = results[-1]
-        print(f"{run_dir}: {r['tokens']:,} tokens scored in {r['seconds']:.1f} s ({r['scored']})")
+        print(f"{run_dir}: {r['tokens']:,} tokens scored in {r['seconds']:.1f} s ({r['scored']}; {r['weights']})")
 
 header = ["run", "iter", "dataset", "tokenizer", "scored", "tokens", "loss", "token ppl", "chars", "bits/char",
           "char ppl"]

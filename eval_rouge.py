@@ -23,7 +23,7 @@ import time
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
 from wuxia.dataset import records_path
-from wuxia.device import for_inference, pick_device
+from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES, check_input, encode_input, generate
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
@@ -45,7 +45,7 @@ repetition_penalty = DECODING["repetition_penalty"]  # 1.0 = off
 batch_size = 16               # questions generated together
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu
-dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
+dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
@@ -120,7 +120,8 @@ else:
     if not constant_answer and os.path.isfile(train_qa):
         constant_answer = typical_answer([r["answer"] for r in read_qa_records(train_qa)[0]])
     settings.update(checkpoint=out_dir, iter=checkpoint.get("iter_num"), data_kind=checkpoint.get("data_kind"),
-                    qa=qa, decoding=decoding, max_new_tokens=max_new_tokens or model.config.block_size,
+                    qa=qa, weights=weights_format(model, autocast), decoding=decoding,
+                    max_new_tokens=max_new_tokens or model.config.block_size,
                     seed=seed, generation_seconds=round(seconds, 1))
     with open(os.path.join(out_dir, "rouge_predictions.jsonl"), "w", encoding="utf-8") as f:
         for q, ref, p, s in zip(questions, references, predictions, stopped):

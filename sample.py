@@ -14,7 +14,7 @@ import time
 
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, OUTPUT_DIR, configure
-from wuxia.device import for_inference, pick_device
+from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate, stream_text,
                             trim_to_sentence)
 from wuxia.text import read_text
@@ -33,7 +33,7 @@ trim = False                  # cut an unfinished continuation back to its last 
 interactive = False           # a terminal chat: type a prompt, watch the answer stream in; Ctrl-D to quit
 seed = 1337
 device = "auto"
-dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: ~3x faster for one prompt at a time
+dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "out_dir": OUTPUT_DIR, "checkpoint": CHECKPOINT_CHOICE, "num_samples": AT_LEAST_1,
@@ -65,7 +65,8 @@ def warn_unknown(text):
 
 if interactive:
     mode = "question" if sft else "text to continue"
-    print(f"{out_dir}: {'SFT model, asks questions' if sft else 'pretrained model, continues text'}. "
+    print(f"{out_dir}: {'SFT model, asks questions' if sft else 'pretrained model, continues text'} "
+          f"({device}, {weights_format(model, autocast)}). "
           f"Type a {mode}; Ctrl-D or Ctrl-C to quit.")
     turn = 0
     while True:
@@ -117,7 +118,8 @@ for prompt_index, prompt in enumerate(prompts):
         print(lines[-1], flush=True)
 
 seconds = time.time() - t0
-print(f"--- {new_tokens} tokens in {seconds:.1f} s ({new_tokens / max(seconds, 1e-9):.0f} tokens/s) on {device}")
+print(f"--- {new_tokens} tokens in {seconds:.1f} s ({new_tokens / max(seconds, 1e-9):.0f} tokens/s) on {device}, "
+      f"{weights_format(model, autocast)}")
 os.makedirs(out_dir, exist_ok=True)
 samples_path = os.path.join(out_dir, "samples.txt")
 with open(samples_path, "w", encoding="utf-8") as f:

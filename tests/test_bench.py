@@ -61,11 +61,14 @@ def test_bench_sft_names_the_bad_line_of_a_qa_file(tmp_path):
 
 
 def test_bench_sample_tiny():
-    stdout = run("bench/bench_sample.py", "--tiny", *ONE_THREAD, timeout=120).stdout
-    rows = table_rows(stdout, "| batch | sampler |")
-    assert [(r[0], r[1]) for r in rows] == [("1", "KV cache"), ("1", "full recompute"),
-                                            ("10", "KV cache"), ("10", "full recompute")]
-    assert all(number(r[2]) > 0 for r in rows)
+    stdout = run("bench/bench_sample.py", "--tiny", *ONE_THREAD, timeout=240).stdout
+    rows = table_rows(stdout, "| batch | weights | sampler |")
+    expected = []
+    for batch in ("1", "10"):
+        expected += [(batch, "float32", "KV cache"), (batch, "float32", "full recompute"),
+                     (batch, "float16", "KV cache"), (batch, "int8", "KV cache"), (batch, "auto (int8)", "KV cache")]
+    assert [(r[0], r[1], r[2]) for r in rows] == expected
+    assert all(number(r[3]) > 0 and number(r[5]) > 50 for r in rows)  # seconds; resident MB (PyTorch alone is more)
     assert "RANDOM weights" in stdout
 
 

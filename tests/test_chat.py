@@ -21,6 +21,7 @@ sys.path.insert(0, ROOT)
 from model import GPT, GPTConfig  # noqa: E402
 from wuxia.chat_page import answer_stream  # noqa: E402
 from wuxia.checkpoint import BEST, load_for_inference, save_checkpoint  # noqa: E402
+from wuxia.device import for_inference  # noqa: E402
 from wuxia.tokenizer import CharTokenizer  # noqa: E402
 
 pytestmark = pytest.mark.slow  # every test here runs real training or generation
@@ -78,6 +79,7 @@ def free_port():
 
 def test_completion_mode_continues_the_text_like_sample_py(checkpoints):
     model, tokenizer, _ = load_for_inference(checkpoints["pretrain"])
+    model, _ = for_inference(model, "cpu")  # the format chat_web.py and sample.py use by default
     shown = list(answer_stream(model, tokenizer, False, "郭靖", seed=SEED, max_input_chars=100, **SETTINGS))
     expected = sample_py_text(checkpoints["pretrain"], "郭靖", SEED, sft=False)
     assert len(expected) > len("郭靖") + 5, "the tiny model should write something"

@@ -99,7 +99,7 @@ REGEX = Rule("a regular expression", _compiles)
 EXISTING_PATH = Rule("an existing file or folder", _existing)
 OUTPUT_DIR = Rule("a folder that exists or can be created", _creatable_dir)
 DEVICE = Rule("auto, cpu, cuda, cuda:N or mps", lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
-DTYPE = one_of("auto", "float32", "bfloat16", "float16")
+DTYPE = one_of("auto", "float32", "bfloat16", "float16", "int8")
 
 
 # -----------------------------------------------------------------------------------------------------------

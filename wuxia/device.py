@@ -4,6 +4,8 @@ from contextlib import nullcontext
 
 import torch
 
+from wuxia.int8 import Int8Linear, int8_supported, quantize_model
+
 
 def pick_device(device="auto"):
     """cuda > mps > cpu, unless one is named."""
@@ -32,15 +34,31 @@ def precision(device, dtype="auto"):
 
 
 def for_inference(model, device, dtype="auto"):
-    """(model, autocast context) for generation. On CUDA: autocast as in precision(). Elsewhere the model stays
-    float32 unless dtype names float16 or bfloat16: then its weights themselves are cast. Decoding one token
-    reads every weight once, so on a CPU one prompt at a time is limited by memory bandwidth and half the bytes
-    is faster (3x on this project's machine). Batches and long prompts are limited by arithmetic instead, which
-    most CPUs do slower in float16: there float32 wins. bench/bench_sample.py --dtype=float16 measures both."""
+    """(model, autocast context) for generation. On CUDA: autocast as in precision(). On a CPU, auto picks
+    int8 weights (wuxia/int8.py) when this PyTorch has the fused kernel, else float32; float32, float16,
+    bfloat16 or int8 force one. Decoding one token reads every weight once, so one prompt at a time is limited
+    by memory bandwidth, and fewer bytes per weight is faster: int8 reads a quarter of float32's bytes, and
+    its kernel also wins at small batches. Long prompts are limited by arithmetic instead: there an int8
+    layer computes in float32 (see wuxia/int8.py). weights_format() names what was chosen, for the progress
+    line; bench/bench_sample.py measures every format."""
+    if dtype not in ("auto", "float32", "float16", "bfloat16", "int8"):
+        raise SystemExit(f"--dtype={dtype!r}: choose auto, float32, float16, bfloat16 or int8")
+    if dtype == "int8" and device != "cpu":
+        raise SystemExit(f"--dtype=int8 is for decoding on a CPU; on {device} use --dtype=auto or float16")
     if device.startswith("cuda"):
         return model, precision(device, dtype)[1]
-    if dtype in ("float16", "bfloat16"):
-        model = model.to(getattr(torch, dtype))
-    elif dtype not in ("auto", "float32"):
-        raise SystemExit(f"--dtype={dtype!r}: choose auto, float32, float16 or bfloat16")
-    return model, nullcontext()
+    if dtype == "auto":
+        dtype = "int8" if device == "cpu" and int8_supported() else "float32"
+    if dtype == "int8":
+        return quantize_model(model), nullcontext()
+    return model.to(getattr(torch, dtype)), nullcontext()
+
+
+def weights_format(model, autocast=None):
+    """How the model computes, in a few words for a progress line: 'int8 weights', 'float16 weights',
+    'bfloat16 autocast', ..."""
+    if isinstance(autocast, torch.autocast):
+        return f"{str(autocast.fast_dtype).removeprefix('torch.')} autocast"
+    if any(isinstance(m, Int8Linear) for m in model.modules()):
+        return "int8 weights"
+    return f"{str(next(model.parameters()).dtype).removeprefix('torch.')} weights"

@@ -124,7 +124,7 @@ def cache_dtype(model, autocast):
     """The dtype the KV cache holds: the autocast's when there is one, else the weights'."""
     if isinstance(autocast, torch.autocast):
         return autocast.fast_dtype
-    return model.transformer.wte.weight.dtype
+    return next(model.parameters()).dtype  # the activations' dtype (an int8 model keeps float32 ones)
 
 
 def run_window(model, tokens, valid, cache):

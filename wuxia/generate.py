@@ -4,6 +4,8 @@ streaming form, and a window that slides when the text outgrows the model's cont
 sample.py, the eval scripts, the chat page and the terminal chat all generate through generate_tokens(),
 so a seed and settings give the same answer everywhere.
 """
+import codecs
+import sys
 from contextlib import nullcontext
 
 import torch
@@ -167,6 +169,42 @@ def generate(model, prompts, max_new_tokens, eot_id, **options):
             else:
                 new_ids[row].append(token)
     return new_ids, stopped
+
+
+def decode_answer(tokenizer, ids, stopped):
+    """The answer's text, with U+FFFD where the model produced something that is no character: bytes that
+    form no UTF-8 character (GPT-2 BPE) or <unk> (char model). tokenizer.decode drops those silently, which
+    would hide garbled output from the quality report. An answer cut by max_new_tokens in the middle of a
+    character loses that half character instead: it was cut, not garbled."""
+    unk_id = getattr(tokenizer, "unk_id", None)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pieces = []
+    for token in ids:
+        pieces.append("\ufffd" if token == unk_id else decoder.decode(tokenizer.decode_bytes([token])))
+    pieces.append(decoder.decode(b"", final=stopped))
+    return "".join(pieces)
+
+
+def answer_questions(model, tokenizer, questions, max_new_tokens, batch_size, seed, progress=False, **options):
+    """(answers, stopped flags) for the questions, in their order, each asked in the SFT template (also of a
+    pretrained-only model, so a baseline is asked exactly what the fine-tuned model is asked). Questions of
+    similar length are generated together so that little is spent on left padding; every batch starts from
+    the same seed. options: temperature, top_k, top_p, repetition_penalty, autocast (as generate_tokens).
+    progress: print "n/total answers" to stderr as batches finish."""
+    prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers, stopped = [None] * len(prompts), [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, batch_stopped = generate(model, [prompts[i] for i in batch], max_new_tokens, tokenizer.eot_id,
+                                      seed=seed, **options)
+        for i, answer_ids, done in zip(batch, ids, batch_stopped):
+            answers[i], stopped[i] = decode_answer(tokenizer, answer_ids, done), done
+        if progress:
+            print(f"\r{min(start + batch_size, len(order))}/{len(order)} answers", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return answers, stopped
 
 
 CUT_MARK = " …"  # ends a text that max_new_tokens cut before the model's <|endoftext|>

@@ -8,6 +8,8 @@ of its arguments, so each step can be tested on its own.
 """
 import codecs
 import glob
+import hashlib
+import json
 import os
 import re
 from functools import lru_cache
@@ -190,13 +192,15 @@ def pieces_for_encoding(text, target_chars=1 << 16):
     return pieces
 
 
-def find_input_files(patterns):
-    """Files named by a list of paths, folders (every .txt file inside, recursively) and glob patterns, in
-    the order given, each once. Returns (files, patterns that matched nothing)."""
+def find_input_files(patterns, extensions=(".txt",)):
+    """Files named by a list of paths, folders (every file inside, recursively, whose name ends with one of
+    extensions, in any case) and glob patterns, in the order given, each once. Returns (files, patterns
+    that matched nothing)."""
     files, unmatched = [], []
     for pattern in patterns:
         if os.path.isdir(pattern):
-            found = sorted(glob.glob(os.path.join(pattern, "**", "*.[tT][xX][tT]"), recursive=True))
+            found = sorted(p for p in glob.glob(os.path.join(pattern, "**", "*"), recursive=True)
+                           if p.lower().endswith(extensions) and os.path.isfile(p))
         elif os.path.isfile(pattern):
             found = [pattern]
         else:
@@ -205,3 +209,53 @@ def find_input_files(patterns):
             unmatched.append(pattern)
         files += [f for f in found if f not in files]
     return files, unmatched
+
+
+_LONE_SURROGATES = re.compile("[\ud800-\udfff]")  # JSON may escape them ("\\ud800"); they are no characters
+
+
+def is_jsonl(path):
+    return path.lower().endswith(".jsonl")
+
+
+def read_documents(path, stats):
+    """The documents of one input file, one decoded text at a time: a .txt file is one document (a book,
+    its encoding detected); a .jsonl file holds one article per line, its "text" field a document (other
+    fields, such as id, url and title, are ignored). A JSON Lines file is read line by line, so its size
+    does not matter. Fills stats with the file's encoding, bytes, sha256, replaced_bytes, and for JSON Lines
+    skipped_records (lines without a text) and first_skipped (the first such line's number)."""
+    digest = hashlib.sha256()
+    stats.update(bytes=0, replaced_bytes=0)
+    if not is_jsonl(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        digest.update(data)
+        text, stats["encoding"], stats["replaced_bytes"] = decode_text(data)
+        stats.update(bytes=len(data), sha256=digest.hexdigest())
+        yield text
+        return
+    stats.update(encoding="utf-8 (JSON Lines)", skipped_records=0, first_skipped=None)
+    with open(path, "rb") as f:
+        for line_no, line in enumerate(f, start=1):
+            digest.update(line)
+            stats["bytes"] += len(line)
+            if line_no == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            if not line.strip():
+                continue
+            decoded = _decode_escaping(line, "utf-8")
+            bad_bytes = sum(len(run) for run in _ESCAPED_BYTES.findall(decoded))
+            try:
+                record = json.loads(_ESCAPED_BYTES.sub("\ufffd", decoded))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{line_no}: invalid JSON: {e.msg} (column {e.colno}). Each line of a .jsonl "
+                                 "file must hold one whole JSON object, such as {\"text\": \"...\"}. Fix the line "
+                                 "(or delete it) and run again.")
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                stats["skipped_records"] += 1
+                stats["first_skipped"] = stats["first_skipped"] or line_no
+                continue
+            stats["replaced_bytes"] += bad_bytes + len(_LONE_SURROGATES.findall(text))
+            yield _LONE_SURROGATES.sub("\ufffd", text)
+    stats["sha256"] = digest.hexdigest()

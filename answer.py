@@ -23,7 +23,7 @@ from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import DECODING, answer_questions, check_input
-from wuxia.jsonl import read_questions
+from wuxia.jsonl import complete_lines, read_questions
 from wuxia.quality import answer_quality, summarize_quality
 
 # -----------------------------------------------------------------------------------------------------------
@@ -51,18 +51,10 @@ if not questions:
 
 
 def read_done(path):
-    """The answers already in the output: its complete lines. A last line cut off by an interruption is
-    dropped from the file (it is answered again)."""
-    if not os.path.isfile(path):
-        return []
-    with open(path, "rb") as f:
-        data = f.read()
-    complete = data[:data.rfind(b"\n") + 1]
-    if len(complete) < len(data):
-        with open(path, "wb") as f:
-            f.write(complete)
+    """The answers already in the output: its complete lines (a last line cut off by an interruption is
+    answered again)."""
     done = []
-    for line_no, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(complete_lines(path), start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

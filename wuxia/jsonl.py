@@ -151,3 +151,18 @@ def read_questions(path):
         used = {key, fields.get("input") if key == fields.get("instruction") else None}
         questions.append((question, {k: v for k, v in record.items() if k not in used and k.lower() != "answer"}))
     return questions
+
+
+def complete_lines(path):
+    """The complete lines of a file that a run appends to line by line ([] when it does not exist yet). A
+    last line cut off by an interruption is removed from the file, so that the next line appended starts
+    on a line of its own."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, "rb") as f:
+        data = f.read()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) < len(data):
+        with open(path, "wb") as f:
+            f.write(complete)
+    return complete.decode("utf-8").splitlines()

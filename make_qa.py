@@ -31,7 +31,8 @@ from collections import Counter
 
 from wuxia.configurator import configure
 from wuxia.jsonl import complete_lines
-from wuxia.qa_pairs import KINDS, build_prompt, check_pair, dedup_key, parse_reply, split_passages
+from wuxia import qa_pairs
+from wuxia.qa_pairs import build_prompt, check_pair, dedup_key, parse_reply, split_passages
 from wuxia.text import clean_text, find_input_files, read_documents
 
 # -----------------------------------------------------------------------------------------------------------
@@ -43,6 +44,7 @@ api_key_env = "OPENAI_API_KEY"  # the environment variable holding the key (unse
 passages = 50                 # passages to send (one request each), spread evenly over the corpus
 passage_chars = 600           # characters per passage (cut at paragraph ends)
 temperature = 0.7
+max_tokens = 1024             # the longest reply asked for (four pairs fit easily)
 requests_per_minute = 30.0    # rate limit: requests start at least 60 / requests_per_minute s apart
 max_retries = 5               # per request, on network errors, 429 and 5xx
 backoff_seconds = 2.0         # first wait before a retry; doubled each time (a Retry-After header wins)
@@ -97,7 +99,7 @@ if not model:
 def chat(prompt):
     """The reply text of one chat request, after retries; SystemExit when the endpoint keeps failing or
     refuses the request (a wrong key, model or URL is not retried)."""
-    body = json.dumps({"model": model, "temperature": temperature,
+    body = json.dumps({"model": model, "temperature": temperature, "max_tokens": max_tokens,
                        "messages": [{"role": "user", "content": prompt}]}).encode("utf-8")
     headers = {"Content-Type": "application/json"}
     if api_key:
@@ -171,7 +173,7 @@ for line in complete_lines(progress_path):
     totals.update(entry["rejected"])
     total_kept += entry["kept"]
     total_passages += 1
-summary = {"generator": "make_qa.py", "base_url": base_url, "model": model, "kinds": list(KINDS),
+summary = {"generator": "make_qa.py", "base_url": base_url, "model": model, "kinds": list(qa_pairs.KINDS),
            "corpus": input, "passages": total_passages, "kept": total_kept, "rejected": dict(totals),
            "settings": {k: v for k, v in config.items() if k not in ("input", "dry_run")}}
 summary_path = os.path.splitext(output)[0] + ".make_qa.json"

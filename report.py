@@ -28,7 +28,8 @@ from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import DECODING, encode_input, generate
 from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
-from wuxia.qa_pairs import KINDS, question_kind
+from wuxia import qa_pairs
+from wuxia.qa_pairs import question_kind
 from wuxia.report import markdown_table
 
 # -----------------------------------------------------------------------------------------------------------
@@ -330,7 +331,7 @@ for run in sft_runs:
     scores = {r["question"]: r["rouge_f"] for r in per_question.get(run, [])}
     lines += [f"**{names[run]}**：", ""]
     rows = []
-    for kind in KINDS:
+    for kind in qa_pairs.KINDS:
         found = next((p for p in predictions if question_kind(p["question"]) == kind), None)
         if found is None:
             rows.append([kind, "（验证集里没有这类问题）", "", "", ""])

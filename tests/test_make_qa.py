@@ -181,11 +181,11 @@ def test_against_the_projects_serve_py(corpus, tmp_path):
     """The real plumbing: a tiny (random-weight) SFT model behind serve.py. Its replies are not JSON pairs,
     so they are all rejected and counted; what is checked is that requests and replies go through."""
     meta = write_pretrain(str(tmp_path / "pre"), ["".join(STORY)], ["郭靖"])
-    write_random_run(str(tmp_path / "run"), meta, str(tmp_path / "pre"), block_size=256)
+    write_random_run(str(tmp_path / "run"), meta, str(tmp_path / "pre"), block_size=1024)  # the prompt fits
     port = free_port()
     server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), f"--out_dir={tmp_path / 'run'}",
-                               f"--port={port}", "--device=cpu"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+                               f"--port={port}", "--device=cpu", f"--votes={tmp_path / 'votes.jsonl'}"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
         while True:
@@ -197,8 +197,8 @@ def test_against_the_projects_serve_py(corpus, tmp_path):
                 assert time.time() < deadline, "serve.py did not listen within 120 s"
                 time.sleep(0.5)
         result = run("make_qa.py", f"--input={corpus / 'raw'}", f"--output={corpus / 'qa.jsonl'}",
-                     f"--base_url=http://127.0.0.1:{port}/v1", "--model=wuxia", "--passage_chars=40", "--passages=2",
-                     "--requests_per_minute=6000", "--timeout_seconds=300")
+                     f"--base_url=http://127.0.0.1:{port}/v1", "--model=run", "--passage_chars=40", "--passages=2",
+                     "--requests_per_minute=6000", "--timeout_seconds=300", "--max_tokens=200")
         summary = json.loads((corpus / "qa.make_qa.json").read_text(encoding="utf-8"))
         assert summary["passages"] == 2 and "this run: 2 requests" in result.stdout
         for record in read_jsonl(corpus / "qa.jsonl"):  # whatever was kept is a whole, grounded record

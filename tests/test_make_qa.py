@@ -121,9 +121,11 @@ def test_a_cut_off_line_is_dropped_on_resume(corpus, stub):
 
 
 def test_rate_limit_spaces_the_requests(corpus, stub):
-    make_qa(corpus, stub, "--passages=4", "--requests_per_minute=300")  # one request per 0.2 s at most
-    starts = [t for t, _, _ in stub.requests]
-    assert min(b - a for a, b in zip(starts, starts[1:])) >= 0.19
+    make_qa(corpus, stub, "--passages=4", "--requests_per_minute=30")  # one request per 2 s at most
+    arrivals = [t for t, _, _ in stub.requests]
+    # requests start 2 s apart; the first reaches the stub late (the client's first connection sets up urllib),
+    # and on a busy machine any may arrive a little later than sent: the gaps after the first, with a margin
+    assert min(b - a for a, b in zip(arrivals[1:], arrivals[2:])) >= 1.5
 
 
 def test_refused_request_stops_with_advice_and_hides_the_echoed_key(corpus, stub):

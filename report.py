@@ -87,7 +87,8 @@ def first_table(path):
 def run_command(args):
     """Run one of the project's scripts (for --evaluate), showing the command."""
     print("$ python " + " ".join(args), flush=True)
-    subprocess.run([sys.executable, *args], check=True)
+    subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), args[0]), *args[1:]],
+                   check=True)
 
 
 def fmt(value, digits=4):

@@ -97,6 +97,11 @@ def test_split_train_val_keeps_every_book_in_val():
     assert train.endswith("\n") and 0.08 < len(val) / len(book) < 0.12
     assert split_train_val("一二", 0.1) == ("一", "二")  # a tiny book still has a val part
     assert split_train_val("一句话没有换行" * 10, 0.1)[1]
+    # an article of two long paragraphs: the cut is not moved back to the paragraph end, half the text away,
+    # but to the sentence end before it
+    article = "第一段。" * 25 + "\n" + "第二句话。" * 20
+    train, val = split_train_val(article, 0.1)
+    assert train + val == article and train.endswith("。") and 0.1 <= len(val) / len(article) <= 0.15
 
 
 def test_pieces_encode_exactly_like_the_whole_text():

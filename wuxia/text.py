@@ -164,12 +164,18 @@ def t2s_converter():
 
 
 def split_train_val(text, val_fraction):
-    """Split one book into (train, val): val is the last val_fraction of its characters, cut at a paragraph
-    boundary when one lies in the last half of the train part, and never empty for a book of 2+ characters."""
+    """Split one document (a book, an article) into (train, val): val is the last val_fraction of its
+    characters, never empty for a document of 2+ characters. The cut moves back to the end of a paragraph,
+    or else of a sentence, when one is near: at most half a val part back, so val keeps between 1 and 1.5
+    times its share also in a short article of a few paragraphs."""
     cut = min(int(len(text) * (1 - val_fraction)), len(text) - 1)
+    nearest = cut - len(text) * val_fraction / 2
     newline = text.rfind("\n", 0, cut)
-    if newline >= cut // 2:
+    sentence_end = max(text.rfind(mark, 0, cut) for mark in "。！？!?")
+    if newline >= max(nearest, cut // 2):
         cut = newline + 1
+    elif sentence_end >= nearest and sentence_end + 1 < len(text):
+        cut = sentence_end + 1
     return text[:cut], text[cut:]
 
 

@@ -93,7 +93,7 @@ with open(output, "a", encoding="utf-8") as f:
         start = len(done)
         end = min((start // CHUNK + 1) * CHUNK, len(questions))
         answers, chunk_stopped = answer_questions(
-            model, tokenizer, [q for q, _ in questions[start:end]], new_tokens, batch_size, seed + start // CHUNK,
+            model, tokenizer, [q for q, _ in questions[start:end]], new_tokens, batch_size, seed + start,
             temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
             autocast=autocast)
         f.write("".join(json.dumps({**fields, "question": question, "answer": answer}, ensure_ascii=False) + "\n"

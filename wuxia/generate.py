@@ -188,8 +188,8 @@ def decode_answer(tokenizer, ids, stopped):
 def answer_questions(model, tokenizer, questions, max_new_tokens, batch_size, seed, progress=False, **options):
     """(answers, stopped flags) for the questions, in their order, each asked in the SFT template (also of a
     pretrained-only model, so a baseline is asked exactly what the fine-tuned model is asked). Questions of
-    similar length are generated together so that little is spent on left padding; every batch starts from
-    the same seed. options: temperature, top_k, top_p, repetition_penalty, autocast (as generate_tokens).
+    similar length are generated together so that little is spent on left padding. The batch that starts at
+    position i of that order is seeded with seed + i, so no two batches draw the same random numbers. options: temperature, top_k, top_p, repetition_penalty, autocast (as generate_tokens).
     progress: print "n/total answers" to stderr as batches finish."""
     prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -197,7 +197,7 @@ def answer_questions(model, tokenizer, questions, max_new_tokens, batch_size, se
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         ids, batch_stopped = generate(model, [prompts[i] for i in batch], max_new_tokens, tokenizer.eot_id,
-                                      seed=seed, **options)
+                                      seed=seed + start, **options)
         for i, answer_ids, done in zip(batch, ids, batch_stopped):
             answers[i], stopped[i] = decode_answer(tokenizer, answer_ids, done), done
         if progress:

@@ -193,11 +193,12 @@ lines += ["## 2. SFT 数据是怎么做的", ""]
 if not sft_metas:
     lines += ["这些运行里没有 SFT 运行（或其数据目录不在这里）。", ""]
 for data_dir, meta in sft_metas.items():
-    lines += [f"`{data_dir}` 由 `prepare_sft.py` 从下面的问答文件生成"
-              f"（{'验证集来自 --val_input' if meta.get('options', {}).get('val_input') else '随机划分验证集，seed ' + str(meta.get('options', {}).get('seed'))}）：", ""]
+    sft_options = meta.get("options", {})
+    val_split = ("验证集来自 --val_input 的文件" if sft_options.get("val_input") else
+                 f"随机划分验证集，seed {sft_options.get('seed')}")
+    lines += [f"`{data_dir}` 由 `prepare_sft.py` 从下面的问答文件生成（{val_split}）：", ""]
     for f in meta.get("files", []):
-        stem = os.path.splitext(f["path"])[0]
-        made = stem + ".make_qa.json"
+        made = os.path.splitext(f["path"])[0] + ".make_qa.json"  # make_qa.py's summary beside its output
         readme = os.path.join(os.path.dirname(f["path"]), "README.md")
         line = f"- `{f['path']}`（{f.get('split', '')}，{f.get('records')} 条记录，跳过 {f.get('skipped', 0)} 条）："
         if os.path.isfile(made):
@@ -209,8 +210,8 @@ for data_dir, meta in sft_metas.items():
                      (f"（{', '.join(f'{k} {v}' for k, v in rejected.items())}）" if rejected else "") + "。")
         elif os.path.isfile(readme):
             with open(readme, encoding="utf-8") as r:
-                first_paragraph = r.read().strip().split("\n\n")[0:2]
-            line += "来源说明（" + f"`{readme}`" + "）：" + " ".join(p.replace("\n", " ").lstrip("# ") for p in first_paragraph)
+                first_paragraphs = r.read().strip().split("\n\n")[:2]
+            line += f"来源说明（`{readme}`）：" + " ".join(p.replace("\n", " ").lstrip("# ") for p in first_paragraphs)
         else:
             line += "meta 中没有它是怎么做的记录（不是 make_qa.py 生成的，旁边也没有 README.md）。"
         lines.append(line)

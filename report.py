@@ -136,7 +136,8 @@ if evaluate:
             seconds, (ids, _) = timed(lambda: generate(model, [prompt], SPEED_TOKENS, -1, seed=1337, autocast=autocast,
                                                        **DECODING), device)
             speed = {"new_tokens": len(ids[0]), "batch": 1, "seconds": round(seconds, 3), "device": device,
-                     "machine": describe_machine(device), "decoding": DECODING,
+                     "machine": describe_machine(device), "load_average": round(os.getloadavg()[0], 1),
+                     "decoding": DECODING,
                      "measured": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
             with open(in_run(run, "speed.json"), "w", encoding="utf-8") as f:
                 json.dump(speed, f, ensure_ascii=False, indent=1)
@@ -172,7 +173,7 @@ for data_dir in datasets:
     files = meta.get("files", [])
     options = meta.get("options", {})
     split_rule = (f"每个文档最后 {100 * options.get('val_fraction', 0.1):g}% 作为验证集" +
-                  (f"（只取路径匹配 `{options['val_from']}` 的文件）" if options.get("val_from") else ""))
+                  (f"（只取路径匹配 `{options['val_from']}` 的文件）".replace("|", "\\|") if options.get("val_from") else ""))
     lines += [f"### `{data_dir}`（预训练语料）", "",
               markdown_table(["文件", "编码", "文档", "字符", "词元", "替换字节", "删除段落"],
                              [[f"`{f['path']}`", f.get("encoding", ""), f"{f.get('documents', 1):,}", f"{f['chars']:,}",
@@ -184,7 +185,9 @@ for data_dir in datasets:
                                f"{meta.get('val_chars', 0):,}",
                                fmt((meta.get('train_tokens', 0) + meta.get('val_tokens', 0)) /
                                    max(1, meta.get('train_chars', 0) + meta.get('val_chars', 0)), 2), split_rule]]), ""]
-    cleaning = [f"{k}={options[k]!r}" for k in ("drop_lines", "t2s", "join_paragraphs", "min_char_count") if options.get(k)]
+    cleaning = [f"{k}={options[k]!r}" for k in ("drop_lines", "t2s", "join_paragraphs") if options.get(k)]
+    if options.get("min_char_count", 1) > 1:
+        cleaning.append(f"min_char_count={options['min_char_count']}")
     if cleaning:
         lines += [f"清洗选项：{', '.join(cleaning)}。", ""]
 
@@ -359,11 +362,12 @@ for run in runs:
     speed_rows.append([names[run], speed["device"], speed["machine"], speed["new_tokens"], fmt(speed["seconds"], 2),
                        f"{speed['new_tokens'] / speed['seconds']:.0f}", f"{limit:g} s",
                        f"{limit / speed['seconds']:.1f}× 快" if speed["seconds"] <= limit else
-                       f"慢 {speed['seconds'] / limit:.1f}×", speed.get("measured", "")])
+                       f"慢 {speed['seconds'] / limit:.1f}×", speed.get("load_average", "n/a"), speed.get("measured", "")])
 if speed_rows:
-    lines += [markdown_table(["运行", "设备", "机器", "新词元", "秒", "词元/秒", "标准", "对比", "测量时间"], speed_rows), "",
+    lines += [markdown_table(["运行", "设备", "机器", "新词元", "秒", "词元/秒", "标准", "对比", "当时负载", "测量时间"],
+                             speed_rows), "",
               "batch 1，KV 缓存，项目默认解码设置（wuxia/generate.DECODING），不在 `<|endoftext|>` 处停止，以便总是生成满 "
-              f"{SPEED_TOKENS} 个词元。", ""]
+              f"{SPEED_TOKENS} 个词元。当时负载：测量时机器的 1 分钟平均负载（大于核数说明有别的任务在抢 CPU，时间偏慢）。", ""]
 else:
     lines += ["没有运行测过速度：`python report.py ... --evaluate` 会测。", ""]
 

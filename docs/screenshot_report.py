@@ -44,6 +44,7 @@ th, td { border: 1px solid #d0d7de; padding: 5px 10px; }
 tr:nth-child(2n) { background: #f6f8fa; }
 code { background: #eff1f3; border-radius: 5px; padding: .15em .35em; font-size: 85%; }
 pre { background: #f6f8fa; border-radius: 6px; padding: 12px; white-space: pre-wrap; }
+pre code { background: none; padding: 0; }
 img { max-width: 100%; }
 """
 page = (f"<!doctype html><html><head><meta charset='utf-8'><base href='file://{os.path.abspath(os.path.dirname(report))}/'>"
@@ -64,6 +65,6 @@ with Image.open(output) as shot:
     content = ImageChops.difference(shot, Image.new("RGB", shot.size, (255, 255, 255))).getbbox()
     if content:
         shot = shot.crop((0, 0, shot.width, min(shot.height, content[3] + 24)))
-    shot.save(output, optimize=True)
+    shot.quantize(256).save(output, optimize=True)  # 256 colours are plenty for text and plots: a third of the size
     size = shot.size
 print(f"saved {output} ({os.path.getsize(output) / 1024:.0f} KB, {size[0]}x{size[1]})")

@@ -170,6 +170,7 @@ def test_question_kinds():
     assert question_kind("郭靖的师父是谁？") == "人物关系"
     assert question_kind("乔峰为什么离开丐帮？") == "情节"
     assert question_kind("降龙十八掌有多少掌？") == "其他"
+    assert question_kind("《登鹳雀楼》是谁写的？") == "其他"
 
 
 def free_port():

@@ -15,6 +15,7 @@ KINDS = ("人物介绍", "情节", "人物关系", "其他")
 
 # what a question of each kind usually says; checked in this order, the first match wins
 _KIND_PATTERNS = [
+    ("其他", re.compile("谁写的|作者|出自|下一句|上一句")),
     ("人物关系", re.compile("关系|之间|的(师父|师傅|徒弟|妻子|丈夫|父亲|母亲|儿子|女儿|兄弟|姐妹|朋友|仇人)|是谁的")),
     ("人物介绍", re.compile("介绍|是谁|是什么人|什么样的人|性格|外号|绰号|身份|出身")),
     ("情节", re.compile("发生|为什么|为何|怎么|如何|经过|结局|后来|做了什么|遇到|哪一回|情节")),

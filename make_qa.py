@@ -43,7 +43,7 @@ model = ""                    # the model name the endpoint expects
 api_key_env = "OPENAI_API_KEY"  # the environment variable holding the key (unset: no key is sent, for local servers)
 passages = 50                 # passages to send (one request each), spread evenly over the corpus
 passage_chars = 600           # characters per passage (cut at paragraph ends)
-temperature = 0.7
+llm_temperature = 0.7         # the endpoint's sampling temperature (its model, not this project's decoding)
 max_tokens = 1024             # the longest reply asked for (four pairs fit easily)
 requests_per_minute = 30.0    # rate limit: requests start at least 60 / requests_per_minute s apart
 max_retries = 5               # per request, on network errors, 429 and 5xx
@@ -53,7 +53,7 @@ min_grounding = 0.3           # share of the answer's Chinese bigrams that must 
 dry_run = False               # print the first prompt and the number of requests, send nothing
 # -----------------------------------------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:], rules={
-    "output": OUTPUT_FILE, "passages": AT_LEAST_1, "passage_chars": AT_LEAST_1, "temperature": NON_NEGATIVE,
+    "output": OUTPUT_FILE, "passages": AT_LEAST_1, "passage_chars": AT_LEAST_1, "llm_temperature": NON_NEGATIVE,
     "max_tokens": AT_LEAST_1, "requests_per_minute": POSITIVE, "max_retries": AT_LEAST_0,
     "backoff_seconds": NON_NEGATIVE, "timeout_seconds": POSITIVE, "min_grounding": UNIT_INTERVAL})
 api_key = os.environ.get(api_key_env, "")
@@ -100,7 +100,7 @@ if not model:
 def chat(prompt):
     """The reply text of one chat request, after retries; SystemExit when the endpoint keeps failing or
     refuses the request (a wrong key, model or URL is not retried)."""
-    body = json.dumps({"model": model, "temperature": temperature, "max_tokens": max_tokens,
+    body = json.dumps({"model": model, "temperature": llm_temperature, "max_tokens": max_tokens,
                        "messages": [{"role": "user", "content": prompt}]}).encode("utf-8")
     headers = {"Content-Type": "application/json"}
     if api_key:

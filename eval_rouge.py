@@ -24,12 +24,11 @@ from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device, weights_format
-from wuxia.generate import DECODING, DECODING_RULES, check_input, encode_input, generate
+from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l, typical_answer
-from wuxia.tokenizer import decode_all
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"           # the run to evaluate; its reports are written here
@@ -52,29 +51,6 @@ json = False                  # print one JSON object instead of the table
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "qa": EXISTING_PATH, "pred": EXISTING_PATH, "limit": AT_LEAST_0, "beta": POSITIVE,
     "max_new_tokens": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
-
-
-def generate_answers(model, tokenizer, questions, autocast):
-    """(answers, stopped flags) for the questions, in their order. Questions of similar length are
-    generated together so that little is spent on left padding."""
-    prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    answers, stopped = [None] * len(prompts), [None] * len(prompts)
-    new_tokens = max_new_tokens or model.config.block_size
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        ids, batch_stopped = generate(model, [prompts[i] for i in batch], new_tokens, tokenizer.eot_id,
-                                      temperature=temperature, top_k=top_k, top_p=top_p,
-                                      repetition_penalty=repetition_penalty, seed=seed, autocast=autocast)
-        for i, answer_ids, done in zip(batch, ids, batch_stopped):
-            # U+FFFD where the model produced no character (undecodable bytes, <unk>), so the quality report sees it;
-            # an answer cut by max_new_tokens mid-character loses that half character: it was cut, not garbled
-            answers[i], stopped[i] = decode_all(tokenizer, answer_ids, complete=done), done
-        if not json:
-            print(f"\r{min(start + batch_size, len(order))}/{len(order)} answers", end="", file=sys.stderr, flush=True)
-    if not json:
-        print(file=sys.stderr)
-    return answers, stopped
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -109,7 +85,9 @@ else:
     questions = [r["question"] for r in records]
     references = [r["answer"] for r in records]
     t0 = time.time()
-    predictions, stopped = generate_answers(model, tokenizer, questions, autocast)
+    predictions, stopped = answer_questions(model, tokenizer, questions, max_new_tokens or model.config.block_size,
+                                            batch_size, seed, progress=not json, temperature=temperature, top_k=top_k,
+                                            top_p=top_p, repetition_penalty=repetition_penalty, autocast=autocast)
     seconds = time.time() - t0
     run_name = os.path.basename(os.path.normpath(out_dir))
     report_prefix = os.path.join(out_dir, "rouge")

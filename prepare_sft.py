@@ -48,7 +48,7 @@ pretrain_dir = dataset_dir(pretrain_data)
 def read_split(patterns, what):
     """The usable records ({question, answer, source}) of the files named by patterns (files, globs, or
     folders: their .json and .jsonl files), the skipped ones as (source, reason), and one summary per file."""
-    paths = find_input_files(patterns, f"--{what}", folder_glob="*.json*")
+    paths = find_input_files(patterns, f"--{what}", extensions=(".json", ".jsonl"))
     examples, skipped, files = [], [], []
     for path in paths:
         with open(path, "rb") as f:

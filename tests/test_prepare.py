@@ -97,6 +97,11 @@ def test_split_train_val_keeps_every_book_in_val():
     assert train.endswith("\n") and 0.08 < len(val) / len(book) < 0.12
     assert split_train_val("一二", 0.1) == ("一", "二")  # a tiny book still has a val part
     assert split_train_val("一句话没有换行" * 10, 0.1)[1]
+    # an article of two long paragraphs: the cut is not moved back to the paragraph end, half the text away,
+    # but to the sentence end before it
+    article = "第一段。" * 25 + "\n" + "第二句话。" * 20
+    train, val = split_train_val(article, 0.1)
+    assert train + val == article and train.endswith("。") and 0.1 <= len(val) / len(article) <= 0.15
 
 
 def test_pieces_encode_exactly_like_the_whole_text():
@@ -238,3 +243,100 @@ def test_prepare_reports_mojibake_per_file(tmp_path):
     result = run("prepare.py", "--dataset=m", "--tokenizer=char", "--input=garbled.txt", "--keep_mojibake",
                  cwd=tmp_path)
     assert "kept (--keep_mojibake)" in result.stderr
+
+
+ARTICLES = [  # wiki-like articles: paragraphs separated by blank lines, traditional and simplified, Latin text
+    "金庸\n\n金庸（1924年3月10日—2018年10月30日），本名查良鏞，香港作家。\n\n代表作有《射雕英雄传》。",
+    "射雕英雄传\n\n《射鵰英雄傳》是金庸創作的長篇武俠小說。\r\n　　故事以南宋為背景。",
+    "x",  # too short after cleaning: no document
+    "Wuxia (武侠) is a genre of Chinese fiction. It means \"martial heroes\".\n\n  Indented line.",
+    "郭靖\n\n郭靖是《射雕英雄传》的主角。" * 30,
+]
+
+
+def write_articles(path, articles, extra_lines=()):
+    with open(path, "w", encoding="utf-8") as f:
+        for i, text in enumerate(articles):
+            f.write(json.dumps({"id": f"ID{7000 + i}", "url": f"https://zh.wikipedia.org/wiki?curid={7000 + i}",
+                                "title": f"标题{i}号", "text": text}, ensure_ascii=False) + "\n")
+        for line in extra_lines:
+            f.write(line + "\n")
+
+
+def read_dataset(out):
+    meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+    return meta, (out / "train.bin").read_bytes(), (out / "val.bin").read_bytes()
+
+
+@pytest.mark.parametrize("tokenizer_name", ["gpt2", "char"])
+def test_jsonl_articles_give_the_tokens_of_the_same_texts_as_txt(tmp_path, tokenizer_name):
+    """2024's file, as given ({"id", "url", "title", "text"} per line), against one .txt file per article."""
+    write_articles(tmp_path / "wiki-zh-subset-train_subset.jsonl", ARTICLES)
+    (tmp_path / "articles").mkdir()  # not "txt": a --dataset that names an existing folder is that folder
+    for i, text in enumerate(ARTICLES):
+        (tmp_path / "articles" / f"article_{i:03d}.txt").write_text(text, encoding="utf-8")
+    result = run("prepare.py", "--dataset=wiki", "--input=wiki-zh-subset-train_subset.jsonl",
+                 f"--tokenizer={tokenizer_name}", cwd=tmp_path)
+    txt = run("prepare.py", "--dataset=txt", "--input=articles/", f"--tokenizer={tokenizer_name}", cwd=tmp_path)
+    assert "article_002.txt holds no text after cleaning" in txt.stderr  # the one-character article
+    wiki_meta, wiki_train, wiki_val = read_dataset(tmp_path / "data" / "wiki")
+    txt_meta, txt_train, txt_val = read_dataset(tmp_path / "data" / "txt")
+    assert (wiki_train, wiki_val) == (txt_train, txt_val)
+    for key in ("train_tokens", "val_tokens", "train_chars", "val_chars", "vocab_size"):
+        assert wiki_meta[key] == txt_meta[key]
+    assert wiki_meta.get("chars") == txt_meta.get("chars")
+    assert [f["documents"] for f in wiki_meta["files"]] == [4] and "4 documents" in result.stdout
+
+    tokenizer = tokenizer_from_meta(wiki_meta)
+    dtype = wiki_meta["dtype"]
+    train_parts = split_books(np.frombuffer(wiki_train, dtype=dtype), tokenizer)
+    val_parts = split_books(np.frombuffer(wiki_val, dtype=dtype), tokenizer)
+    text = "".join(train_parts + val_parts)
+    assert len(train_parts) == len(val_parts) == 4  # each article one document, each in both splits
+    assert not re.search("ID7|https?:|wikipedia|curid|标题", text)  # id, url and title never leak
+    assert train_parts[0] + val_parts[0] == "金庸\n金庸（1924年3月10日—2018年10月30日），本名查良鏞，香港作家。\n代表作有《射雕英雄传》。"
+
+
+def test_a_folder_mixing_txt_and_jsonl(tmp_path):
+    (tmp_path / "raw" / "wiki").mkdir(parents=True)
+    (tmp_path / "raw" / "book.txt").write_bytes(lines(SIMPLIFIED, newline="\r\n").encode("gb18030"))
+    write_articles(tmp_path / "raw" / "wiki" / "part1.JSONL", ARTICLES[:2],
+                   extra_lines=['{"id": 1, "title": "no text"}', "", '{"text": 42}', "[1, 2]"])
+    (tmp_path / "raw" / "notes.md").write_text("# not a corpus file", encoding="utf-8")
+    result = run("prepare.py", "--dataset=mixed", "--tokenizer=char", "--input=raw/", cwd=tmp_path)
+    meta = json.loads((tmp_path / "data" / "mixed" / "meta.json").read_text(encoding="utf-8"))
+    assert [os.path.basename(f["path"]) for f in meta["files"]] == ["book.txt", "part1.JSONL"]
+    assert [f["encoding"] for f in meta["files"]] == ["gb18030", "utf-8 (JSON Lines)"]
+    assert [f["documents"] for f in meta["files"]] == [1, 2]
+    assert meta["files"][1]["skipped_records"] == 3
+    assert "3 line(s) without a \"text\" string skipped (the first is line 3)" in result.stderr
+    assert "first_skipped" not in meta["files"][1]
+
+
+def test_invalid_json_line_names_file_and_line_and_writes_nothing(tmp_path):
+    write_articles(tmp_path / "articles.jsonl", ARTICLES[:2], extra_lines=['{"text": "cut off'])
+    result = run("prepare.py", "--dataset=broken", "--input=articles.jsonl", check=False, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "articles.jsonl:3: invalid JSON" in result.stderr
+    out = tmp_path / "data" / "broken"
+    assert not out.exists() or not os.listdir(out)  # no .bin, no .tmp, no meta.json
+
+
+def test_jsonl_bad_bytes_and_escaped_surrogates_are_counted_not_fatal(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes('{"text": "郭靖'.encode("utf-8") + b"\xff" + '是主角。"}\n{"text": "黄蓉\\ud800很聪明。"}\n'.encode("utf-8"))
+    run("prepare.py", "--dataset=bad", "--input=a.jsonl", "--tokenizer=char", cwd=tmp_path)
+    meta = json.loads((tmp_path / "data" / "bad" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["files"][0]["replaced_bytes"] == 2 and meta["files"][0]["documents"] == 2
+    assert "\ufffd" in meta["chars"]
+
+
+def test_jsonl_articles_get_the_mojibake_checks_of_books(tmp_path):
+    garbled = "\n".join(SIMPLIFIED[:2] + [MOJIBAKE["gbk read as big5"]])
+    write_articles(tmp_path / "a.jsonl", ["\n".join(SIMPLIFIED), garbled, "\n".join(SIMPLIFIED[2:])])
+    result = run("prepare.py", "--dataset=mj", "--input=a.jsonl", "--tokenizer=char", cwd=tmp_path)
+    assert "a.jsonl: 1 mojibake spans (text decoded with the wrong codec upstream) in 1 paragraphs, dropped" \
+        in result.stderr
+    [entry] = json.loads((tmp_path / "data" / "mj" / "meta.json").read_text(encoding="utf-8"))["files"]
+    assert (entry["documents"], entry["mojibake_paragraphs"], entry["paragraphs"]) == (3, 1, 10)
+    assert "mojibake_examples" not in entry

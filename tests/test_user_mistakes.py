@@ -72,7 +72,7 @@ MISTAKES = [
     ("prepare.py", ["--dataset=a_file/x", "--input=a.txt"], "a_file is a file"),
     ("prepare.py", ["--dataset=x", "--input=a.txt", "--val_fraction=half"], "--val_fraction expects a float"),
     ("prepare.py", ["--dataset=x", "--input=a.txt", "--tokenzier=char"], "unknown setting 'tokenzier'"),
-    ("prepare.py", ["--dataset=x"], "no input files: put the novels (.txt) in data/x/raw/"),
+    ("prepare.py", ["--dataset=x"], "no input files: put the novels (.txt) or articles (.jsonl) in data/x/raw/"),
     # prepare_sft.py
     ("prepare_sft.py", ["--dataset=y", "--pretrain_data=tiny"], "name the question/answer files"),
     ("prepare_sft.py", ["--dataset=y", "--pretrain_data=tiny", "--input=qa.jsonl", "more.jsonl"], "more.jsonl"),

@@ -55,3 +55,20 @@ def write_sft(data_dir, pretrain_meta, train_pairs, val_pairs, block_size):
     with open(os.path.join(data_dir, "meta.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False)
     return meta
+
+
+def write_random_run(out_dir, meta, data_dir, block_size=64, data_kind="sft", seed=0):
+    """A run folder holding a tiny GPT with random weights (ckpt_best.pt), as train.py would save it: for
+    tests of scripts that only need *a* model, not a trained one."""
+    import torch
+
+    from model import GPT, GPTConfig
+    from wuxia.checkpoint import save_checkpoint
+
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(block_size=block_size, vocab_size=meta["vocab_size"], n_layer=2, n_head=2, n_embd=32,
+                          dropout=0.0))
+    tokenizer = {k: meta[k] for k in tokenizer_from_meta(meta).to_meta()}
+    save_checkpoint({"model": model.state_dict(), "model_args": vars(model.config), "data_kind": data_kind,
+                     "tokenizer": tokenizer, "dataset": data_dir, "iter_num": 0, "best_val_loss": float("inf"),
+                     "config": {}}, os.path.join(out_dir, "ckpt_best.pt"))

@@ -88,6 +88,13 @@ def _creatable_dir(path):
     return os.access(parent, os.W_OK | os.X_OK) or f"no permission to create {path} (in {parent})"
 
 
+def _creatable_file(path):
+    """A file that can be written: not a folder, in a folder that exists or can be created."""
+    if os.path.isdir(path):
+        return f"{path} is a folder: name a file"
+    return _creatable_dir(os.path.dirname(path))
+
+
 AT_LEAST_0 = at_least(0)
 AT_LEAST_1 = at_least(1)
 POSITIVE = Rule("a finite number above 0", lambda v: math.isfinite(v) and v > 0)
@@ -98,6 +105,7 @@ BELOW_ONE = Rule("from 0 to 1, 1 excluded", lambda v: 0 <= v < 1)
 REGEX = Rule("a regular expression", _compiles)
 EXISTING_PATH = Rule("an existing file or folder", _existing)
 OUTPUT_DIR = Rule("a folder that exists or can be created", _creatable_dir)
+OUTPUT_FILE = Rule("a file in a folder that exists or can be created", _creatable_file)
 DEVICE = Rule("auto, cpu, cuda, cuda:N or mps", lambda v: re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None)
 DTYPE = one_of("auto", "float32", "bfloat16", "float16", "int8")
 

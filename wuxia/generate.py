@@ -4,6 +4,7 @@ streaming form, and a window that slides when the text outgrows the model's cont
 sample.py, the eval scripts, the chat page and the terminal chat all generate through generate_tokens(),
 so a seed and settings give the same answer everywhere.
 """
+import sys
 from contextlib import nullcontext
 
 import torch
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 
 from wuxia.configurator import AT_LEAST_0, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL
 from wuxia.sft_format import encode_prompt
-from wuxia.tokenizer import StreamDecoder
+from wuxia.tokenizer import StreamDecoder, decode_all
 
 # The decoding defaults of every script that generates (sample.py, the chat page, eval_rouge.py, ...): one
 # definition, so that what the evaluation measures is what a user of the chat page gets. Chosen by
@@ -209,6 +210,31 @@ def generate(model, prompts, max_new_tokens, eot_id, **options):
             else:
                 new_ids[row].append(token)
     return new_ids, stopped
+
+
+def answer_questions(model, tokenizer, questions, max_new_tokens, batch_size, seed, progress=False, **options):
+    """(answers, stopped flags) for the questions, in their order, each asked in the SFT template (also of a
+    pretrained-only model, so a baseline is asked exactly what the fine-tuned model is asked). Questions of
+    similar length are generated together so that little is spent on left padding. The batch that starts at
+    position i of that order is seeded with seed + i, so no two batches draw the same random numbers.
+    options: temperature, top_k, top_p, repetition_penalty, autocast (as generate_tokens).
+    progress: print "n/total answers" to stderr as batches finish."""
+    prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers, stopped = [None] * len(prompts), [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        ids, batch_stopped = generate(model, [prompts[i] for i in batch], max_new_tokens, tokenizer.eot_id,
+                                      seed=seed + start, **options)
+        for i, answer_ids, done in zip(batch, ids, batch_stopped):
+            # U+FFFD where the model produced no character (undecodable bytes, <unk>), so the quality report sees
+            # it; an answer cut by max_new_tokens mid-character loses that half character: it was cut, not garbled
+            answers[i], stopped[i] = decode_all(tokenizer, answer_ids, complete=done), done
+        if progress:
+            print(f"\r{min(start + batch_size, len(order))}/{len(order)} answers", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return answers, stopped
 
 
 CUT_MARK = " …"  # ends a text that max_new_tokens cut before the model's <|endoftext|>

@@ -1,13 +1,14 @@
 """Reading question/answer files and prediction files, with errors that name the file and line.
 
 QA files are JSON Lines or one JSON array; keys match in any case: question/answer, or Alpaca's
-instruction (+ input) / output. prepare_sft.py, eval_rouge.py and the benchmarks all read them here.
+instruction (+ input) / output. prepare_sft.py, eval_rouge.py and the benchmarks all read them here;
+answer.py reads its question files (JSON Lines, or plain text with one question per line) here too.
 """
 import json
 import os
 import sys
 
-from wuxia.text import decode_text
+from wuxia.text import decode_text, read_text
 
 
 def read_decoded(path, data=None):
@@ -117,3 +118,54 @@ def read_qa_records(path, data=None):
         else:
             examples.append({"question": question, "answer": answer, "source": source})
     return examples, skipped, len(records)
+
+
+# the keys a question may come under in a test-set file, in order of preference (matched in any case)
+QUESTION_KEYS = ("question", "instruction", "prompt", "query", "q", "问题", "input")
+
+
+def read_questions(path):
+    """The questions of a test-set file, in order, as (question, other fields) pairs. A JSON Lines file
+    (a .jsonl/.json name, or a first line that starts with "{") gives one question per record, under any
+    of QUESTION_KEYS; Alpaca's instruction + input are joined as prepare_sft.py joins them. The record's
+    other fields (an id, ...) are returned so they can travel with the answer. Any other file is plain
+    text: one question per non-blank line, no other fields. A record without a question is an error naming
+    the file and line: skipping it would shift every later answer onto the wrong question."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"{path} not found")
+    text, _, _ = read_text(path)
+    lines = text.splitlines()
+    first = next((line.strip() for line in lines if line.strip()), "")
+    if not (path.lower().endswith((".jsonl", ".json")) or first.startswith("{")):
+        return [(line.strip(), {}) for line in lines if line.strip()]
+    questions = []
+    for source, record in parse_records(path, text.encode("utf-8")):
+        if not isinstance(record, dict):
+            raise SystemExit(f"{source}: expected a JSON object with a question, got {type(record).__name__}")
+        fields = {str(key).strip().lower(): key for key in record}
+        key = next((fields[k] for k in QUESTION_KEYS if k in fields), None)
+        question = text_field(record, key) if key is not None else None
+        if key == fields.get("instruction") and "input" in fields and question:
+            extra = text_field(record, fields["input"])
+            question = question + "\n" + extra if extra else question
+        if not question:
+            raise SystemExit(f"{source}: no question (looked for the keys {', '.join(QUESTION_KEYS)}); "
+                             "every line needs one, so that answer N belongs to question N")
+        used = {key, fields.get("input") if key == fields.get("instruction") else None}
+        questions.append((question, {k: v for k, v in record.items() if k not in used and k.lower() != "answer"}))
+    return questions
+
+
+def complete_lines(path):
+    """The complete lines of a file that a run appends to line by line ([] when it does not exist yet). A
+    last line cut off by an interruption is removed from the file, so that the next line appended starts
+    on a line of its own."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, "rb") as f:
+        data = f.read()
+    complete = data[:data.rfind(b"\n") + 1]
+    if len(complete) < len(data):
+        with open(path, "wb") as f:
+            f.write(complete)
+    return complete.decode("utf-8").splitlines()

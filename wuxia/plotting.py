@@ -91,3 +91,21 @@ def plot_runs(out_dirs, path):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path)
     return path
+
+
+def plot_bars(labels, values, xlabel, path, color="C0", xmax=None):
+    """One horizontal bar per label (the first at the top), its value written beside it. Saves a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8, 1.2 + 0.5 * len(labels)), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.barh(labels[::-1], values[::-1], color=color)
+    for y, value in enumerate(values[::-1]):
+        ax.text(value, y, f" {value:.3f}", va="center")
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(0, xmax or max(values) * 1.2)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path)
+    return path

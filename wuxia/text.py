@@ -8,6 +8,8 @@ of its arguments, so each step can be tested on its own.
 """
 import codecs
 import glob
+import hashlib
+import json
 import os
 import re
 import unicodedata
@@ -264,12 +266,18 @@ def t2s_converter():
 
 
 def split_train_val(text, val_fraction):
-    """Split one book into (train, val): val is the last val_fraction of its characters, cut at a paragraph
-    boundary when one lies in the last half of the train part, and never empty for a book of 2+ characters."""
+    """Split one document (a book, an article) into (train, val): val is the last val_fraction of its
+    characters, never empty for a document of 2+ characters. The cut moves back to the end of a paragraph,
+    or else of a sentence, when one is near: at most half a val part back, so val keeps between 1 and 1.5
+    times its share also in a short article of a few paragraphs."""
     cut = min(int(len(text) * (1 - val_fraction)), len(text) - 1)
+    nearest = cut - len(text) * val_fraction / 2
     newline = text.rfind("\n", 0, cut)
-    if newline >= cut // 2:
+    sentence_end = max(text.rfind(mark, 0, cut) for mark in "。！？!?")
+    if newline >= max(nearest, cut // 2):
         cut = newline + 1
+    elif sentence_end >= nearest and sentence_end + 1 < len(text):
+        cut = sentence_end + 1
     return text[:cut], text[cut:]
 
 
@@ -292,23 +300,75 @@ def pieces_for_encoding(text, target_chars=1 << 16):
     return pieces
 
 
-def find_input_files(patterns, setting="--input", folder_glob="*.[tT][xX][tT]"):
-    """Files named by a list of paths, folders (every file inside matching folder_glob, recursively) and
-    glob patterns, in the order given, each once. A pattern that matches no file is an error naming it
-    (and the setting it came from), as is a list that names nothing."""
+def find_input_files(patterns, setting="--input", extensions=(".txt",)):
+    """Files named by a list of paths, folders (every file inside, recursively, whose name ends with one of
+    extensions, in any case) and glob patterns, in the order given, each once. A pattern that matches no
+    file is an error naming it (and the setting it came from), as is a list that names nothing."""
     files, unmatched = [], []
     for pattern in patterns:
         if os.path.isdir(pattern):
-            found = sorted(glob.glob(os.path.join(pattern, "**", folder_glob), recursive=True))
+            found = sorted(p for p in glob.glob(os.path.join(pattern, "**", "*"), recursive=True)
+                           if p.lower().endswith(extensions) and os.path.isfile(p))
         elif os.path.isfile(pattern):
             found = [pattern]
         else:
             found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
         if not found:
-            unmatched.append(pattern + (f" (a folder with no {folder_glob} file)" if os.path.isdir(pattern) else ""))
+            in_folder = f" (a folder with no {'/'.join(extensions)} file)" if os.path.isdir(pattern) else ""
+            unmatched.append(pattern + in_folder)
         files += [f for f in found if f not in files]
     if unmatched:
         raise SystemExit(f"{setting}: nothing found for {', '.join(unmatched)} (from {os.getcwd()})")
     if not files:
         raise SystemExit(f"{setting}: no files named")
     return files
+
+
+_LONE_SURROGATES = re.compile("[\ud800-\udfff]")  # JSON may escape them ("\\ud800"); they are no characters
+
+
+def is_jsonl(path):
+    return path.lower().endswith(".jsonl")
+
+
+def read_documents(path, stats):
+    """The documents of one input file, one decoded text at a time: a .txt file is one document (a book,
+    its encoding detected); a .jsonl file holds one article per line, its "text" field a document (other
+    fields, such as id, url and title, are ignored). A JSON Lines file is read line by line, so its size
+    does not matter. A file that is no text is refused (decode_text). Fills stats with the file's encoding, bytes, sha256, replaced_bytes, and for JSON Lines
+    skipped_records (lines without a text) and first_skipped (the first such line's number)."""
+    digest = hashlib.sha256()
+    stats.update(bytes=0, replaced_bytes=0)
+    if not is_jsonl(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        digest.update(data)
+        text, stats["encoding"], stats["replaced_bytes"] = decode_text(data, path)
+        stats.update(bytes=len(data), sha256=digest.hexdigest())
+        yield text
+        return
+    stats.update(encoding="utf-8 (JSON Lines)", skipped_records=0, first_skipped=None)
+    with open(path, "rb") as f:
+        for line_no, line in enumerate(f, start=1):
+            digest.update(line)
+            stats["bytes"] += len(line)
+            if line_no == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8):]
+            if not line.strip():
+                continue
+            decoded = _decode_escaping(line, "utf-8")
+            bad_bytes = sum(len(run) for run in _ESCAPED_BYTES.findall(decoded))
+            try:
+                record = json.loads(_ESCAPED_BYTES.sub("\ufffd", decoded))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{line_no}: invalid JSON: {e.msg} (column {e.colno}). Each line of a .jsonl "
+                                 "file must hold one whole JSON object, such as {\"text\": \"...\"}. Fix the line "
+                                 "(or delete it) and run again.")
+            text = record.get("text") if isinstance(record, dict) else None
+            if not isinstance(text, str):
+                stats["skipped_records"] += 1
+                stats["first_skipped"] = stats["first_skipped"] or line_no
+                continue
+            stats["replaced_bytes"] += bad_bytes + len(_LONE_SURROGATES.findall(text))
+            yield _LONE_SURROGATES.sub("\ufffd", text)
+    stats["sha256"] = digest.hexdigest()

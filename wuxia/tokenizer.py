@@ -87,6 +87,12 @@ class CharTokenizer:
         counts = Counter()
         for text in texts:
             counts.update(text)
+        return cls.from_counts(counts, min_count)
+
+    @classmethod
+    def from_counts(cls, counts, min_count=1):
+        """The vocabulary of a Counter of characters: most frequent first, rarer than min_count left out."""
+        counts = Counter(counts)
         counts.pop("\x00", None)
         chars = [c for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
         return cls(chars)

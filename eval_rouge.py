@@ -130,7 +130,7 @@ baselines = {}
 if any(questions):
     baselines["echo"] = {"name": "baseline: echo the question", **mean_rouge(questions)}
 if constant_answer:
-    baselines["constant"] = {"name": f"baseline: constant answer “{constant_answer[:24]}…”", "answer": constant_answer,
+    baselines["constant"] = {"name": f"baseline: constant answer “{constant_answer[:12]}…”", "answer": constant_answer,
                              **mean_rouge([constant_answer] * n)}
 summary["baselines"] = baselines
 

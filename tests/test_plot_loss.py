@@ -72,3 +72,18 @@ def test_missing_log_names_the_file(tmp_path):
 def test_importing_does_not_import_matplotlib():
     code = "import sys, wuxia.plotting; assert 'matplotlib' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_chinese_labels_get_a_font_with_chinese_glyphs():
+    """Run names, labels and answers are often Chinese: with a CJK font installed, it comes first."""
+    import matplotlib
+    from matplotlib import font_manager
+    from wuxia.plotting import CJK_FONTS, use_cjk_font
+    use_cjk_font()
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not any(name in installed for name in CJK_FONTS):
+        pytest.skip("no Chinese font on this machine (Debian: apt-get install fonts-wqy-microhei)")
+    first = matplotlib.rcParams["font.sans-serif"][0]
+    assert first in CJK_FONTS and first in installed
+    use_cjk_font()  # a second call changes nothing
+    assert matplotlib.rcParams["font.sans-serif"].count(first) == 1

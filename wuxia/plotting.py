@@ -7,8 +7,32 @@ backend of an interactive session alone.
 """
 import csv
 import os
+import re
 
 FIGSIZE_INCHES, DPI = (10, 7), 100  # the PNG is 1000 x 700 pixels
+# fonts with Chinese glyphs, in order of preference: run names, labels and answers are often Chinese, and
+# matplotlib's default font draws them as empty boxes (Debian: apt-get install fonts-wqy-microhei)
+CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei",
+             "Microsoft YaHei", "PingFang SC", "Heiti SC", "Arial Unicode MS"]
+
+
+def use_cjk_font():
+    """Put the installed Chinese fonts first in matplotlib's sans-serif list (once; a no-op without any)."""
+    import matplotlib
+    from matplotlib import font_manager
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not any(name in installed for name in CJK_FONTS):
+        # matplotlib caches the font list when first used: a font installed after that is not in it yet
+        for path in font_manager.findSystemFonts():
+            if re.search(r"wqy|NotoSans.*CJK|SourceHanSans|simhei|msyh|PingFang", os.path.basename(path), re.I):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError):
+                    continue
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+    cjk = [name for name in CJK_FONTS if name in installed]
+    current = matplotlib.rcParams["font.sans-serif"]
+    matplotlib.rcParams["font.sans-serif"] = cjk + [name for name in current if name not in cjk]
 
 
 def read_log(out_dir):
@@ -42,6 +66,7 @@ def plot_runs(out_dirs, path):
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        use_cjk_font()
     except ImportError:
         raise ImportError("plotting needs matplotlib: pip install matplotlib") from None
     logs = [read_log(d) for d in out_dirs]
@@ -97,6 +122,7 @@ def plot_bars(labels, values, xlabel, path, color="C0", xmax=None):
     """One horizontal bar per label (the first at the top), its value written beside it. Saves a PNG."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    use_cjk_font()
     fig = Figure(figsize=(8, 1.2 + 0.5 * len(labels)), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.subplots()

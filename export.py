@@ -60,10 +60,11 @@ LLAMA_LAYER_TENSORS = {"ln_1.weight": ["input_layernorm.weight"],
 
 
 def refuse(reason):
-    expressed = ", ".join(f"{arch} as {HF_CLASS[arch]} (options {', '.join(sorted(EXPRESSED_ARGS[arch]))})"
-                          for arch in HF_CLASS)
-    raise SystemExit(f"cannot export {path} as {HF_CLASS.get(arch, 'a Hugging Face model')}: {reason}.\nOnly architectures with "
-                     f"a transformers equivalent that loads without custom code are exported: {expressed}.")
+    expressed = ", ".join(f"{name} as {HF_CLASS[name]} (options {', '.join(sorted(EXPRESSED_ARGS[name]))})"
+                          for name in HF_CLASS)
+    raise SystemExit(f"cannot export {path} as {HF_CLASS.get(arch, 'a Hugging Face model')}: {reason}.\n"
+                     f"Only architectures with a transformers equivalent that loads without custom code are "
+                     f"exported: {expressed}.")
 
 
 def checked_state(state, expected, optional=()):

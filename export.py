@@ -1,13 +1,14 @@
 """Export a trained run as a Hugging Face folder that `transformers` loads with its Auto classes and no
-custom code: the model as GPT-2 (config.json, model.safetensors) and the run's tokenizer (GPT-2's BPE, or
-the character vocabulary as a tokenizer.json).
+custom code: the model (config.json, model.safetensors) and the run's tokenizer (GPT-2's BPE, or the
+character vocabulary as a tokenizer.json).
 
     pip install transformers safetensors
     python export.py --out_dir=out/sft --output=hf/
 
-The model keeps its own vocabulary size (50304 for GPT-2 BPE, rounded up for speed) and context length.
-Only the classic architecture maps onto GPT-2 (learned positions, LayerNorm, GELU MLP): a checkpoint built
-with other options (rotary positions, RMSNorm, ...) is refused with the reason. Before it finishes, the
+Each architecture of model.py becomes its transformers twin: "gpt2" a GPT2LMHeadModel (learned positions,
+LayerNorm, GELU MLP), "llama" a LlamaForCausalLM (rotary positions, RMSNorm, SwiGLU MLP). The model keeps
+its own vocabulary size (50304 for GPT-2 BPE, rounded up for speed) and context length. A checkpoint with
+tensors its architecture's twin has no place for is refused with the reason. Before it finishes, the
 script loads the folder back with transformers and checks that its logits and tokenizer equal this
 project's; a folder that does not is deleted, not left behind half right.
 """
@@ -18,6 +19,7 @@ import sys
 
 import torch
 
+from model import GPTConfig, swiglu_hidden
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, model_from_checkpoint
 from wuxia.configurator import configure
 from wuxia.sft_format import format_prompt
@@ -32,42 +34,62 @@ check_text = "郭靖和黄蓉在桃花岛上练武。\n杨过问：“你是谁�
 configure(globals(), sys.argv[1:])
 
 try:
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                              LlamaForCausalLM, PreTrainedTokenizerFast)
 except ImportError:
     raise SystemExit("export.py needs transformers and safetensors: pip install transformers safetensors")
 
+# per architecture (GPTConfig.arch): the transformers class it becomes, and the GPTConfig options that class
+# expresses; a checkpoint with others is exported only if it computes exactly the same (checked below)
+HF_CLASS = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM"}
+SHARED_ARGS = {"block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "arch"}
+EXPRESSED_ARGS = {"gpt2": SHARED_ARGS, "llama": SHARED_ARGS | {"rope_theta"}}
 # GPT-2's parameter names, per layer, and the nn.Linear layers among them (GPT-2 stores those transposed)
-LAYER_TENSORS = ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
-                 "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
-                 "mlp.c_proj.weight", "mlp.c_proj.bias"]
+GPT2_LAYER_TENSORS = ["ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                      "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                      "mlp.c_proj.weight", "mlp.c_proj.bias"]
 TRANSPOSED = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-# the GPTConfig options of the classic architecture; a checkpoint with others is exported only if it computes
-# exactly what GPT-2 computes (checked below)
-CLASSIC_ARGS = {"block_size", "vocab_size", "n_layer", "n_head", "n_embd", "dropout", "bias"}
+# Llama's names for this project's per-layer tensors; c_attn and c_fc are split (q, k, v and gate, up)
+LLAMA_LAYER_TENSORS = {"ln_1.weight": ["input_layernorm.weight"],
+                       "attn.c_attn.weight": ["self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                                              "self_attn.v_proj.weight"],
+                       "attn.c_proj.weight": ["self_attn.o_proj.weight"],
+                       "ln_2.weight": ["post_attention_layernorm.weight"],
+                       "mlp.c_fc.weight": ["mlp.gate_proj.weight", "mlp.up_proj.weight"],
+                       "mlp.c_proj.weight": ["mlp.down_proj.weight"]}
 
 
 def refuse(reason):
-    classic = ", ".join(sorted(CLASSIC_ARGS))
-    raise SystemExit(f"cannot export {path} as GPT-2: {reason}.\nOnly the classic GPT-2 architecture (learned "
-                     f"positions, LayerNorm, GELU MLP; options {classic}) has a transformers equivalent that "
-                     f"loads without custom code.")
+    expressed = ", ".join(f"{name} as {HF_CLASS[name]} (options {', '.join(sorted(EXPRESSED_ARGS[name]))})"
+                          for name in HF_CLASS)
+    raise SystemExit(f"cannot export {path} as {HF_CLASS.get(arch, 'a Hugging Face model')}: {reason}.\n"
+                     f"Only architectures with a transformers equivalent that loads without custom code are "
+                     f"exported: {expressed}.")
 
 
-def gpt2_state_dict(state, n_layer, n_embd):
-    """This project's tensors under GPT-2's names. A model trained with bias=False gets zero biases, which
-    compute the same thing. Refuses tensors GPT-2 has no place for, and GPT-2 tensors the model lacks."""
+def checked_state(state, expected, optional=()):
+    """The checkpoint's tensors (float32, without torch.compile's or DDP's prefixes), once sure that they are
+    exactly the expected ones: refuses tensors the target has no place for, and ones it needs that are missing
+    (those in optional may be missing)."""
     state = {k.removeprefix("_orig_mod.").removeprefix("module."): v.float() for k, v in state.items()}
-    expected = ["transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight",
-                "transformer.ln_f.bias", "lm_head.weight"]
-    expected += [f"transformer.h.{i}.{name}" for i in range(n_layer) for name in LAYER_TENSORS]
     unknown = sorted(set(state) - set(expected))
     if unknown:
-        refuse(f"it has tensors GPT-2 has no place for: {', '.join(unknown[:6])}"
+        refuse(f"it has tensors {HF_CLASS[arch]} has no place for: {', '.join(unknown[:6])}"
                + (" ..." if len(unknown) > 6 else ""))
-    missing = [k for k in expected if k not in state and not k.endswith(".bias")]
+    missing = [k for k in expected if k not in state and k not in optional]
     if missing:
-        refuse(f"it lacks tensors GPT-2 needs: {', '.join(missing[:6])}" +
+        refuse(f"it lacks tensors {HF_CLASS[arch]} needs: {', '.join(missing[:6])}" +
                (" (no learned positions: rotary embeddings?)" if "transformer.wpe.weight" in missing else ""))
+    return state
+
+
+def gpt2_state_dict(state, n_layer):
+    """This project's tensors under GPT-2's names. A model trained with bias=False gets zero biases, which
+    compute the same thing."""
+    expected = ["transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight",
+                "transformer.ln_f.bias", "lm_head.weight"]
+    expected += [f"transformer.h.{i}.{name}" for i in range(n_layer) for name in GPT2_LAYER_TENSORS]
+    state = checked_state(state, expected, optional=[k for k in expected if k.endswith(".bias")])
     exported = {}
     for key in expected:
         if key.endswith(".bias") and key not in state:
@@ -77,6 +99,24 @@ def gpt2_state_dict(state, n_layer, n_embd):
             exported[key] = state[key].t().contiguous()
         else:
             exported[key] = state[key]
+    return exported
+
+
+def llama_state_dict(state, n_layer, n_embd):
+    """This project's tensors under Llama's names. nn.Linear weights are stored as Llama stores them
+    (out_features, in_features); c_attn's rows are [q | k | v] and c_fc's [gate | up], split into Llama's
+    separate projections."""
+    renamed = {"transformer.wte.weight": ["model.embed_tokens.weight"], "lm_head.weight": ["lm_head.weight"],
+               "transformer.ln_f.weight": ["model.norm.weight"]}
+    for i in range(n_layer):
+        renamed.update({f"transformer.h.{i}.{ours}": [f"model.layers.{i}.{name}" for name in theirs]
+                        for ours, theirs in LLAMA_LAYER_TENSORS.items()})
+    state = checked_state(state, list(renamed))
+    exported = {}
+    for key, names in renamed.items():
+        rows = n_embd if key.endswith("c_attn.weight") else swiglu_hidden(n_embd)
+        parts = state[key].split(rows, dim=0) if len(names) > 1 else [state[key]]
+        exported.update({name: part.contiguous() for name, part in zip(names, parts, strict=True)})
     return exported
 
 
@@ -116,17 +156,34 @@ def export_tokenizer(tokenizer, block_size, folder):
 path = checkpoint_path(out_dir, checkpoint)
 ckpt = load_checkpoint(path)
 args = ckpt["model_args"]
-state = gpt2_state_dict(ckpt["model"], args["n_layer"], args["n_embd"])
-tied = torch.equal(state["transformer.wte.weight"], state["lm_head.weight"])
+arch = args.get("arch", "gpt2")  # checkpoints from before GPTConfig.arch are gpt2
+if arch not in HF_CLASS:
+    refuse(f"its architecture {arch!r} is unknown to export.py")
 tokenizer = wuxia_tokenizer.tokenizer_from_meta(ckpt["tokenizer"])
-
-config = GPT2Config(vocab_size=args["vocab_size"], n_positions=args["block_size"], n_embd=args["n_embd"],
-                    n_layer=args["n_layer"], n_head=args["n_head"],
-                    activation_function="gelu",  # the exact GELU, as nn.GELU (gelu_new is the tanh approximation)
-                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5,
-                    bos_token_id=tokenizer.eot_id, eos_token_id=tokenizer.eot_id, pad_token_id=tokenizer.eot_id,
-                    tie_word_embeddings=tied)
-hf_model = GPT2LMHeadModel(config)
+shared = dict(vocab_size=args["vocab_size"], bos_token_id=tokenizer.eot_id, eos_token_id=tokenizer.eot_id,
+              pad_token_id=tokenizer.eot_id)
+if arch == "gpt2":
+    state = gpt2_state_dict(ckpt["model"], args["n_layer"])
+    config = GPT2Config(n_positions=args["block_size"], n_embd=args["n_embd"], n_layer=args["n_layer"],
+                        n_head=args["n_head"],
+                        activation_function="gelu",  # the exact GELU, as nn.GELU (gelu_new is the tanh approximation)
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=1e-5,
+                        tie_word_embeddings=torch.equal(state["transformer.wte.weight"], state["lm_head.weight"]),
+                        **shared)
+    hf_model = GPT2LMHeadModel(config)
+else:
+    state = llama_state_dict(ckpt["model"], args["n_layer"], args["n_embd"])
+    rope_theta = args.get("rope_theta", GPTConfig.rope_theta)
+    config = LlamaConfig(hidden_size=args["n_embd"], intermediate_size=swiglu_hidden(args["n_embd"]),
+                         num_hidden_layers=args["n_layer"], num_attention_heads=args["n_head"],
+                         num_key_value_heads=args["n_head"], head_dim=args["n_embd"] // args["n_head"],
+                         max_position_embeddings=args["block_size"], hidden_act="silu",
+                         rms_norm_eps=torch.finfo(torch.float32).eps,  # nn.RMSNorm's default for float32
+                         rope_theta=rope_theta, attention_bias=False, mlp_bias=False, attention_dropout=0.0,
+                         tie_word_embeddings=True,  # model.py always ties them
+                         **shared)
+    config.rope_theta = rope_theta  # also at the top of config.json, where transformers 4 and converters read it
+    hf_model = LlamaForCausalLM(config)
 hf_model.load_state_dict(state, strict=False)  # not strict: releases differ in buffers; the logits are checked below
 hf_model.eval()
 
@@ -150,16 +207,19 @@ with torch.no_grad():
     expected_logits, _ = ours(x, targets=x)  # with targets the model returns every position's logits
     got_logits = loaded(x).logits
 problems = []
-if not torch.allclose(got_logits, expected_logits, atol=1e-4, rtol=1e-4):
-    other = sorted(set(args) - CLASSIC_ARGS)
-    difference = (got_logits - expected_logits).abs().max()
+# rounding differs between the two implementations (Llama's rotary angles, for one, are rounded otherwise) and
+# grows with the size of the activations; a wrong tensor mapping is off by the size of the logits themselves
+difference = (got_logits - expected_logits).abs().max()
+if difference > 1e-4 * max(1.0, expected_logits.abs().max()):
+    other = sorted(set(args) - EXPRESSED_ARGS[arch])
     problems.append(f"its logits differ from this project's by up to {difference:.2e}"
-                    + (f" (the model was built with options GPT-2 does not have: {', '.join(other)})" if other else ""))
+                    + (f" (the model was built with options {HF_CLASS[arch]} does not have: {', '.join(other)})"
+                       if other else ""))
 if loaded_tokenizer(check_text)["input_ids"] != tokenizer.encode(check_text):
     problems.append("its tokenizer encodes the check text differently")
 if problems:
     shutil.rmtree(output)
     refuse("the exported folder was deleted, because " + "; ".join(problems))
 print(f"exported {path} ({sum(p.numel() for p in hf_model.parameters()) / 1e6:.2f}M parameters, {tokenizer.name} "
-      f"tokenizer) to {output} as GPT2LMHeadModel; transformers' logits equal this project's "
-      f"(max difference {(got_logits - expected_logits).abs().max():.1e})")
+      f"tokenizer) to {output} as {HF_CLASS[arch]}; transformers' logits equal this project's "
+      f"(max difference {difference:.1e})")

@@ -21,7 +21,7 @@ $PYTHON prepare_sft.py --dataset=sft_poetry --pretrain_data=data/poetry --block_
 step "5/9 fine-tune (config/demo_sft.py)"
 $PYTHON train.py config/demo_sft.py
 step "6/9 sample: a continuation from the pretrained model, answers from the fine-tuned one"
-$PYTHON sample.py --out_dir=out/demo_pretrain --start="《静夜思》" --num_samples=2 --max_new_tokens=60 --trim=True
+$PYTHON sample.py --out_dir=out/demo_pretrain --start="《静夜思》" --num_samples=2 --temperature=0.8 --max_new_tokens=60 --trim=True
 $PYTHON sample.py --out_dir=out/demo_sft --start=FILE:data/poetry/demo_questions.txt --num_samples=1 \
     --temperature=0 --max_new_tokens=100
 step "7/9 perplexity and bits per character on the held-out data"

@@ -23,7 +23,7 @@ from wuxia.text import read_text
 out_dir = "out/pretrain_jinyong"
 checkpoint = "best"           # "best" (lowest val loss) or "last"
 start = "杨过被他掌力震伤胸膛"   # the prompt, or FILE:path with one prompt per line
-num_samples = 3               # samples per prompt, generated together in one batch
+num_samples = 1               # samples per prompt, generated together (with --temperature above 0 they differ)
 max_new_tokens = 256
 temperature = DECODING["temperature"]                # 0 is greedy decoding
 top_k = DECODING["top_k"]                            # 0 switches it off

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Jin Yong recipe on a CPU, in under 40 minutes on a 2-core machine:
-# prepare the novels -> pretrain (~28 min) -> prepare the QA pairs -> fine-tune -> evaluate -> answer.
+# prepare the novels -> pretrain (~29 min) -> prepare the QA pairs -> fine-tune -> evaluate -> answer.
 # Run it as `make jinyong NOVELS=<folder of .txt novels>` or `bash jinyong.sh <folder>`.
 # It writes data/ and out/ under the current folder. PRETRAIN_ARGS, SFT_ARGS, EVAL_ARGS and SAMPLE_ARGS pass
 # extra settings to those steps, SFT_BLOCK the SFT row length (quick trials, tests).

@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import run_parallel  # noqa: E402
 from wuxia.configurator import configure  # noqa: E402
+from wuxia.dataset import dataset_dir, load_meta  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -74,9 +75,7 @@ def cpu_ms_per_iter(name):
     return float(row.group(1)) * (1.0 if reference_ms and name == names[0] else cpu_ms_scale)
 
 
-with open(os.path.join(ROOT, "data", dataset, "meta.json") if not os.path.isabs(dataset) else
-          os.path.join(dataset, "meta.json"), encoding="utf-8") as f:
-    vocab_size = -(-json.load(f)["vocab_size"] // 64) * 64
+vocab_size = -(-load_meta(os.path.join(ROOT, dataset_dir(dataset)))["vocab_size"] // 64) * 64
 
 print(f"step 1: CPU step times ({cpu_threads} threads, scale {cpu_ms_scale})", flush=True)
 step_ms = {}

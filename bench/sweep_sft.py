@@ -15,12 +15,12 @@ import math
 import os
 import sys
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import run_parallel  # noqa: E402
 from wuxia.configurator import configure  # noqa: E402
+from wuxia.dataset import dataset_dir, load_meta, load_split  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -62,13 +62,11 @@ if tiny:
     eval_limit = eval_limit or 4
 names = [n for n in CANDIDATES if not only or n in only.split(",")]
 
-data_dir = dataset if os.path.isdir(dataset) else os.path.join(ROOT, "data", dataset)
-with open(os.path.join(data_dir, "meta.json"), encoding="utf-8") as f:
-    meta = json.load(f)
+data_dir = os.path.join(ROOT, dataset_dir(dataset))
+_, spans = load_split(data_dir, "train", load_meta(data_dir))
 base = {}
 with open(os.path.join(ROOT, base_config), encoding="utf-8") as f:
     exec(f.read(), {}, base)
-spans = np.load(os.path.join(data_dir, "train_spans.npy"))
 mean_row = float(spans[:, 1].mean())
 
 

@@ -133,11 +133,11 @@ class LayerCache:
         self.length = 0
 
     def append(self, k, v):
-        end = self.length + k.size(2)
-        self.k[:, :, self.length:end] = k
-        self.v[:, :, self.length:end] = v
+        start, end = self.length, self.length + k.size(2)
+        self.k.narrow(2, start, end - start).copy_(k)  # narrow + copy_: fewer ops than slice assignment
+        self.v.narrow(2, start, end - start).copy_(v)
         self.length = end
-        return self.k[:, :, :end], self.v[:, :, :end]
+        return self.k.narrow(2, 0, end), self.v.narrow(2, 0, end)
 
 
 class GPT(nn.Module):

@@ -63,7 +63,7 @@ plot = True                   # write out_dir/loss.png at the end
 # system
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu
-dtype = "auto"                # auto: bfloat16 on CUDA when supported, else float16; float32 on CPU
+dtype = "auto"                # auto: bfloat16 on CUDA when supported, else float16; on a CPU bfloat16 where it is native, else float32
 compile = False               # torch.compile the model (CUDA; worth it for long runs)
 num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ max_new_tokens = 256
 prompt_tokens = 16     # prompt length (random ids), the same for every row
 batch_sizes = [1, 10]  # on the command line: --batch_sizes=1 10
 dtypes = ["float32", "float16", "int8", "auto"]  # weight formats, as sample.py's --dtype; auto: what it picks here
+repeats = 3            # timed runs of each row: the table shows the median (and the best)
 recompute = True       # also time the full-recompute sampler, float32 only (minutes at batch 10 on a 2-core CPU)
 target_seconds = 50.0  # the course's time for 256 new tokens on a 2-core CPU
 device = "auto"
@@ -49,7 +50,7 @@ worker = False         # internal: time one format (dtypes[0]) and print its res
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
     "n_layer": AT_LEAST_1, "n_head": AT_LEAST_1, "n_embd": AT_LEAST_1, "block_size": AT_LEAST_1, "vocab_size": AT_LEAST_1,
-    "max_new_tokens": AT_LEAST_1, "prompt_tokens": AT_LEAST_1, "batch_sizes": AT_LEAST_1, "dtypes": DTYPE,
+    "max_new_tokens": AT_LEAST_1, "prompt_tokens": AT_LEAST_1, "repeats": AT_LEAST_1, "batch_sizes": AT_LEAST_1, "dtypes": DTYPE,
     "target_seconds": POSITIVE, "device": DEVICE, "num_threads": AT_LEAST_0})
 if tiny:
     n_layer, n_head, n_embd, block_size, vocab_size, max_new_tokens, prompt_tokens = 2, 2, 32, 64, 256, 8, 4
@@ -90,7 +91,9 @@ def time_one_format(dtype):
     for batch in batch_sizes:
         for name, use_cache in modes:
             sample(batch, use_cache, 2)  # warm-up: thread pools, allocator
-            seconds[f"{batch},{name}"] = timed(lambda: sample(batch, use_cache, max_new_tokens), device)[0]
+            runs = sorted(timed(lambda: sample(batch, use_cache, max_new_tokens), device)[0]
+                          for _ in range(repeats if use_cache else 1))  # full recompute: minutes, once
+            seconds[f"{batch},{name}"] = (runs[len(runs) // 2], runs[0])
     return {"weights": weights_format(model, autocast), "seconds": seconds, "resident_mb": resident_mb(),
             "params": params, "machine": describe_machine(device)}
 
@@ -122,17 +125,17 @@ print("resident MB: the whole process (Python, PyTorch, model, KV cache) after g
 print()
 table = []
 for batch in batch_sizes:
-    baseline = results.get("float32", first)["seconds"][f"{batch},KV cache"]
+    baseline = results.get("float32", first)["seconds"][f"{batch},KV cache"][0]
     for dtype in dtypes:
         result = results[dtype]
         weights = result["weights"].removesuffix(" weights")
-        for key, s in result["seconds"].items():
+        for key, (s, best) in result["seconds"].items():
             if int(key.split(",")[0]) != batch:
                 continue
             name = key.split(",", 1)[1]
-            table.append([batch, f"{dtype} ({weights})" if dtype == "auto" else weights, name, f"{s:.2f}",
+            table.append([batch, f"{dtype} ({weights})" if dtype == "auto" else weights, name, f"{s:.2f} ({best:.2f})",
                           f"{batch * max_new_tokens / s:,.0f}", f"{result['resident_mb']:,.0f}",
                           f"{baseline / s:.2f}x", f"{target_seconds * max_new_tokens / 256 / s:.0f}x"])
-print(markdown_table(["batch", "weights", "sampler", f"s for {max_new_tokens} tokens", "tokens/s (all rows)",
+print(markdown_table(["batch", "weights", "sampler", f"s for {max_new_tokens} tokens: median (best) of {repeats}", "tokens/s (all rows)",
                       "resident MB", "speed vs float32 KV cache",
                       f"faster than the course ({target_seconds:.0f} s per 256 tokens)"], table))

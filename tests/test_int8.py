@@ -65,3 +65,17 @@ def test_for_inference_picks_int8_on_cpu_and_dtype_forces_a_format():
         for_inference(GPT(config), "cpu", "int4")
     with pytest.raises(SystemExit, match="for decoding on a CPU"):
         for_inference(GPT(config), "cuda", "int8")
+
+
+def test_training_precision_on_a_cpu_follows_native_bfloat16(monkeypatch):
+    """train.py's auto precision on a CPU: bfloat16 autocast where the CPU multiplies bfloat16 natively, else
+    float32; float32 forces float32, and float16 (a CUDA format) falls back to float32 on a CPU."""
+    from wuxia import device
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: True)
+    dtype, autocast = device.precision("cpu", "auto")
+    assert dtype == "bfloat16" and autocast.fast_dtype == torch.bfloat16 and autocast.device == "cpu"
+    assert device.precision("cpu", "float32")[0] == "float32"
+    assert device.precision("cpu", "float16")[0] == "float32"
+    monkeypatch.setattr(device, "cpu_has_bf16", lambda: False)
+    assert device.precision("cpu", "auto")[0] == "float32"
+    assert device.precision("mps", "auto")[0] == "float32"

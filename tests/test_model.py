@@ -6,8 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import (CUT_MARK, check_input, decoding_problem, filter_logits, generate, sample_next, stream_text,
-                            trim_to_sentence)
+from wuxia.generate import (CUT_MARK, check_input, decoding_problem, filter_logits, generate, penalize_repeats,
+                            sample_next, stream_text, trim_to_sentence)
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -146,3 +146,17 @@ def test_decoding_settings_have_one_set_of_rules_and_top_p_zero_is_greedy():
     logits = torch.tensor([[0.1, 3.0, 2.9, -1.0]])
     kept = filter_logits(logits, temperature=0.8, top_p=0.0)
     assert torch.isfinite(kept).tolist() == [[False, True, False, False]]
+
+
+def test_repetition_penalty_from_ids_equals_penalty_from_a_mask():
+    """generate_tokens penalizes by the generated ids (cheap), the server by a vocabulary mask: same logits,
+    repeated ids included, one penalty for all rows or one per row."""
+    logits = torch.randn(2, 50)
+    ids = torch.tensor([[3, 7, 3], [0, 49, 12]])
+    mask = torch.zeros(2, 50, dtype=torch.bool)
+    mask[torch.arange(2)[:, None], ids] = True
+    for penalty in (1.3, torch.tensor([[1.5], [1.0]])):
+        expected = penalize_repeats(logits, mask, penalty)
+        assert torch.equal(penalize_repeats(logits, ids, penalty), expected)
+        assert not torch.equal(expected, logits)
+    assert torch.equal(penalize_repeats(logits, ids[:, :0], 1.3), logits)  # nothing generated yet

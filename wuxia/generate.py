@@ -16,9 +16,10 @@ from wuxia.tokenizer import StreamDecoder, decode_all
 
 # The decoding defaults of every script that generates (sample.py, the chat page, eval_rouge.py, ...): one
 # definition, so that what the evaluation measures is what a user of the chat page gets. Chosen on the held-out
-# questions of the Jin Yong QA set's val split: greedy decoding answers best, but alone it loops; with the fuller answers the model now writes (~95 characters), repetition penalty 1.1 still looped on
-# 2.2% of them and 1.15 on 1.7%; 1.2 on none, at 0.014 Rouge-L F1 less than 1.1. Sampling at 0.7 scored lower.
-# top_k and top_p apply when a user raises the temperature.
+# questions of the Jin Yong QA set's val split: greedy decoding answers best, but alone it loops. With the
+# fuller answers the model now writes (~95 characters), repetition penalty 1.1 still looped on 2.2% of them and
+# 1.15 on 1.7%, 1.2 on none, at 0.014 Rouge-L F1 less than 1.1. Sampling at 0.7 scored lower. top_k and
+# top_p apply when a user raises the temperature.
 DECODING = {
     "temperature": 0.0,          # 0 is greedy decoding
     "top_k": 200,                # 0 switches it off

@@ -57,7 +57,7 @@ dropout = 0.0
 epochs = 1               # timed epochs per batching (interleaved, each reshuffled)
 device = "auto"
 num_threads = 0          # CPU threads for torch; 0 leaves torch's default (one per core)
-dtype = "auto"           # as train.py: bfloat16 autocast on CUDA when supported (else float16), float32 elsewhere
+dtype = "auto"           # as train.py: bfloat16 autocast on CUDA (else float16) and on CPUs with native bf16, else float32
 seed = 1337
 tiny = False             # smoke test: 40 short pairs, block 64, a toy model
 # -----------------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ iters = 10             # timed iterations
 warmup_iters = 3       # untimed first iterations (allocator, thread pools, torch.compile)
 device = "auto"
 num_threads = 0        # CPU threads for torch; 0 leaves torch's default (one per core)
-dtype = "auto"         # as train.py: bfloat16 autocast on CUDA when supported (else float16), float32 elsewhere
+dtype = "auto"         # as train.py: bfloat16 autocast on CUDA (else float16) and on CPUs with native bf16, else float32
 compile = False        # torch.compile the model, as train.py --compile=True
 peak_size = 0          # side of the square matmul that measures the machine's peak; 0: 2048 on CPU, 8192 on GPU
 gpu_peak_tflops = 0.0  # the card's nominal bf16 peak for MFU; 0: look the card up by name

@@ -66,7 +66,8 @@ def cpu_ms_per_iter(name):
     """ms per training step on the CPU, from bench_train.py (the same step as train.py's)."""
     s = settings(name)
     args = [f"--{k}={s[k]}" for k in BENCH_KEYS] + [f"--vocab_size={vocab_size}", "--device=cpu",
-                                                     f"--num_threads={cpu_threads}", "--peak_size=256"]
+                                                     f"--num_threads={cpu_threads}", "--peak_size=256",
+                                                     "--dtype=float32"]  # the sweep compares float32 steps
     args += ["--iters=2", "--warmup_iters=1"] if tiny else ["--iters=6", "--warmup_iters=2"]
     out = subprocess.run([sys.executable, "bench/bench_train.py", *args], cwd=ROOT, capture_output=True, text=True)
     row = re.search(r"^\| cpu, float32 \| [\d,]+ \| ([\d.]+) \|", out.stdout, re.M)

@@ -38,7 +38,7 @@ repetition_penalty = DECODING["repetition_penalty"]  # 1.0 = off
 batch_size = 16               # questions generated together
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu
-dtype = "auto"                # auto: bf16 autocast on CUDA, else float32; float16 on a CPU: faster one at a time
+dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "out_dir": EXISTING_PATH, "input": EXISTING_PATH, "output": OUTPUT_FILE,

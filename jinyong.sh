@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Jin Yong recipe on a CPU, in under 40 minutes on a 2-core machine:
 # prepare the novels -> pretrain (24 min) -> prepare the QA pairs -> fine-tune (9 min) -> evaluate -> answer
-# (34 minutes in all, measured on a 2-core AMD EPYC with bfloat16; a CPU without it trains ~1.7x slower).
+# (34 minutes in all, measured on a 2-core AMD EPYC with bfloat16; a CPU without it trains ~1.5-1.7x slower).
 # Run it as `make jinyong NOVELS=<folder of .txt novels>` or `bash jinyong.sh <folder>`.
 # It writes data/ and out/ under the current folder. PRETRAIN_ARGS, SFT_ARGS, EVAL_ARGS and SAMPLE_ARGS pass
 # extra settings to those steps, SFT_BLOCK the SFT row length (quick trials, tests).

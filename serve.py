@@ -38,7 +38,7 @@ max_tokens_limit = 1024       # the most new tokens a request may ask for
 max_n = 8                     # the most choices (n) per request
 votes = "arena_votes.jsonl"   # the arena's votes are appended here; its leaderboard is computed from them
 device = "auto"
-dtype = "auto"                # auto: bf16 autocast on CUDA, else float32 (batches are faster in float32 on a CPU)
+dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA
 num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])

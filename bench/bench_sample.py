@@ -50,8 +50,8 @@ worker = False         # internal: time one format (dtypes[0]) and print its res
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
     "n_layer": AT_LEAST_1, "n_head": AT_LEAST_1, "n_embd": AT_LEAST_1, "block_size": AT_LEAST_1, "vocab_size": AT_LEAST_1,
-    "max_new_tokens": AT_LEAST_1, "prompt_tokens": AT_LEAST_1, "repeats": AT_LEAST_1, "batch_sizes": AT_LEAST_1, "dtypes": DTYPE,
-    "target_seconds": POSITIVE, "device": DEVICE, "num_threads": AT_LEAST_0})
+    "max_new_tokens": AT_LEAST_1, "prompt_tokens": AT_LEAST_1, "repeats": AT_LEAST_1, "batch_sizes": AT_LEAST_1,
+    "dtypes": DTYPE, "target_seconds": POSITIVE, "device": DEVICE, "num_threads": AT_LEAST_0})
 if tiny:
     n_layer, n_head, n_embd, block_size, vocab_size, max_new_tokens, prompt_tokens = 2, 2, 32, 64, 256, 8, 4
 try:
@@ -133,9 +133,9 @@ for batch in batch_sizes:
             if int(key.split(",")[0]) != batch:
                 continue
             name = key.split(",", 1)[1]
-            table.append([batch, f"{dtype} ({weights})" if dtype == "auto" else weights, name, f"{s:.2f} ({best:.2f})",
-                          f"{batch * max_new_tokens / s:,.0f}", f"{result['resident_mb']:,.0f}",
+            table.append([batch, f"{dtype} ({weights})" if dtype == "auto" else weights, name,
+                          f"{s:.2f} ({best:.2f})", f"{batch * max_new_tokens / s:,.0f}", f"{result['resident_mb']:,.0f}",
                           f"{baseline / s:.2f}x", f"{target_seconds * max_new_tokens / 256 / s:.0f}x"])
-print(markdown_table(["batch", "weights", "sampler", f"s for {max_new_tokens} tokens: median (best) of {repeats}", "tokens/s (all rows)",
-                      "resident MB", "speed vs float32 KV cache",
+print(markdown_table(["batch", "weights", "sampler", f"s for {max_new_tokens} tokens: median (best) of {repeats}",
+                      "tokens/s (all rows)", "resident MB", "speed vs float32 KV cache",
                       f"faster than the course ({target_seconds:.0f} s per 256 tokens)"], table))

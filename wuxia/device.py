@@ -32,18 +32,16 @@ def precision(device, dtype="auto"):
     autocast where the CPU multiplies bfloat16 natively (cpu_has_bf16), else float32; float16 is not offered
     on a CPU. Elsewhere (mps) float32."""
     on_cuda, on_cpu = device.startswith("cuda"), device == "cpu"
+    if on_cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if dtype == "auto":
         if on_cuda:
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         else:
             dtype = "bfloat16" if on_cpu and cpu_has_bf16() else "float32"
-    if on_cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        if dtype != "float32":
-            return dtype, torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
-    if on_cpu and dtype == "bfloat16":
-        return dtype, torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+    if (on_cuda and dtype != "float32") or (on_cpu and dtype == "bfloat16"):
+        return dtype, torch.autocast(device_type="cuda" if on_cuda else "cpu", dtype=getattr(torch, dtype))
     return "float32", nullcontext()
 
 

@@ -96,13 +96,14 @@ def penalize_repeats(logits, seen, penalty):
     is a tenth of a decoding step's time at batch 1). penalty: a number, or a (rows, 1) tensor with each row's."""
     if not torch.is_tensor(penalty) and penalty == 1.0:
         return logits
-    if seen.dtype != torch.bool:
-        if seen.size(1) == 0:
-            return logits
-        picked = logits.gather(1, seen)
-        return logits.scatter(1, seen, torch.where(picked > 0, picked / penalty, picked * penalty))
-    penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
-    return torch.where(seen, penalized, logits)
+    def penalized(values):
+        return torch.where(values > 0, values / penalty, values * penalty)
+
+    if seen.dtype == torch.bool:
+        return torch.where(seen, penalized(logits), logits)
+    if seen.size(1) == 0:
+        return logits
+    return logits.scatter(1, seen, penalized(logits.gather(1, seen)))
 
 
 def sample_next(logits, temperature, top_k, top_p, generator):

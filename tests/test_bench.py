@@ -116,6 +116,17 @@ def test_sweep_pretrain_tiny(recipe_runs):
     assert {r["name"] for r in json.loads((out / "sweep.json").read_text())} == {"tiny_gpt2", "tiny_llama"}
 
 
+def test_bench_decode_ppl_tiny(recipe_runs):
+    from wuxia.int8 import fbgemm_supported, int8_supported
+    stdout = run("bench/bench_decode_ppl.py", f"--out_dir={recipe_runs / 'out_pre'}", "--windows=2",
+                 "--window_tokens=8", "--num_threads=1", timeout=120).stdout
+    rows = table_rows(stdout, "| weights | token perplexity, decoded |")
+    names = ["float32", "float16"] + ["int8, weight-only kernel"] * int8_supported() \
+        + ["int8, one row through fbgemm (--dtype=auto)"] * fbgemm_supported()
+    assert [r[0] for r in rows] == names
+    assert all(number(r[1]) > 1 for r in rows) and rows[0][2] == "" and all(r[2].endswith("%") for r in rows[1:])
+
+
 @pytest.mark.slow
 def test_sweep_sft_and_bench_quality_tiny(recipe_runs):
     out = recipe_runs / "sweep_sft"

@@ -10,7 +10,8 @@ from torch import nn
 from model import GPT, GPTConfig
 from wuxia.device import for_inference, weights_format
 from wuxia.generate import generate
-from wuxia.int8 import FLOAT32_ROWS, Int8Embedding, Int8Linear, int8_supported, quantize_model, quantize_rows
+from wuxia.int8 import (FLOAT32_ROWS, Int8Embedding, Int8Linear, fbgemm_supported, int8_supported, quantize_model,
+                        quantize_rows)
 
 pytestmark = pytest.mark.skipif(not int8_supported(), reason="this PyTorch has no fused int8 CPU kernel")
 
@@ -36,6 +37,33 @@ def test_int8_linear_matches_float_linear(rows):
     assert relative < 0.01, relative
 
 
+@pytest.mark.skipif(not fbgemm_supported(), reason="this PyTorch has no fbgemm dynamic int8 linear")
+def test_one_row_goes_through_fbgemm_and_stays_close_while_batches_do_not():
+    """One row (a single prompt's decoding step) is multiplied by fbgemm, which rounds that row to 7 bits
+    too: close to float32. Several rows keep the weight-only kernel, so no row's rounding depends on
+    another's: exactly what the layer without fbgemm computes."""
+    torch.manual_seed(0)
+    linear = nn.Linear(256, 384)
+    fast, plain = Int8Linear(linear, fbgemm=True), Int8Linear(linear, fbgemm=False)
+    assert fast.packed is not None and plain.packed is None
+    x = torch.randn(1, 1, 256)
+    expected = linear(x)
+    got = fast(x)
+    assert got.shape == expected.shape and got.dtype == torch.float32
+    assert (got - expected).norm() / expected.norm() < 0.03
+    assert not torch.equal(got, plain(x))  # it did take the other kernel
+    batch = torch.randn(10, 256)
+    assert torch.equal(fast(batch), plain(batch))
+
+
+def test_quantize_model_packs_for_fbgemm_where_it_is_supported():
+    model = quantize_model(GPT(GPTConfig(block_size=32, vocab_size=100, n_layer=1, n_head=2, n_embd=32)))
+    layers = [m for m in model.modules() if isinstance(m, Int8Linear)]
+    assert layers and all((m.packed is not None) == fbgemm_supported() for m in layers)
+    plain = quantize_model(GPT(GPTConfig(block_size=32, vocab_size=100, n_layer=1, n_head=2, n_embd=32)), fbgemm=False)
+    assert all(m.packed is None for m in plain.modules() if isinstance(m, Int8Linear))
+
+
 def test_quantized_model_logits_close_and_embedding_shared():
     torch.manual_seed(0)
     model = GPT(GPTConfig(block_size=64, vocab_size=300, n_layer=2, n_head=2, n_embd=64)).eval()
@@ -48,9 +76,16 @@ def test_quantized_model_logits_close_and_embedding_shared():
         expected, _ = model(idx, targets=idx)
         got, _ = quantized(idx, targets=idx)
     assert (got - expected).norm() / expected.norm() < 0.02
-    # generation works on it, with a float32 KV cache
+    # generation works on it, with a float32 KV cache: one prompt decodes through fbgemm where it is here
     ids, _ = generate(quantized, [[1, 2, 3]], 8, eot_id=-1, temperature=0)
     assert len(ids[0]) == 8
+    with torch.no_grad():
+        cache = model.new_cache(1, 64, "cpu", torch.float32)
+        quantized_cache = quantized.new_cache(1, 64, "cpu", torch.float32)
+        for t in range(5):  # step by step, one row per matmul
+            expected, _ = model(idx[:1, t:t + 1], cache=cache)
+            got, _ = quantized(idx[:1, t:t + 1], cache=quantized_cache)
+            assert (got - expected).norm() / expected.norm() < 0.03
 
 
 def test_for_inference_picks_int8_on_cpu_and_dtype_forces_a_format():

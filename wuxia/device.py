@@ -49,9 +49,10 @@ def for_inference(model, device, dtype="auto"):
     """(model, autocast context) for generation. On CUDA: autocast as in precision(). On a CPU, auto picks
     int8 weights (wuxia/int8.py) when this PyTorch has the fused kernel, else float32; float32, float16,
     bfloat16 or int8 force one. Decoding one token reads every weight once, so one prompt at a time is limited
-    by memory bandwidth, and fewer bytes per weight is faster: int8 reads a quarter of float32's bytes, and
-    its kernel also wins at small batches. Long prompts are limited by arithmetic instead: there an int8
-    layer computes in float32 (see wuxia/int8.py). weights_format() names what was chosen, for the progress
+    by memory bandwidth, and fewer bytes per weight is faster: int8 reads a quarter of float32's bytes (one
+    prompt's steps multiply integers through fbgemm, where this PyTorch has it), and its kernel also wins at
+    small batches. Long prompts are limited by arithmetic instead: there an int8 layer computes in float32
+    (see wuxia/int8.py). weights_format() names what was chosen, for the progress
     line; bench/bench_sample.py measures every format."""
     if dtype not in ("auto", "float32", "float16", "bfloat16", "int8"):
         raise SystemExit(f"--dtype={dtype!r}: choose auto, float32, float16, bfloat16 or int8")

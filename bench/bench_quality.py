@@ -1,7 +1,9 @@
 """How good are the recipe's answers? Bits per character of the pretrained run on its held-out text, then the
 held-out answer table of the fine-tuned run (Rouge-L P/R/F1, stopped, loop, clean, with the echo and
-constant-answer baselines) on the QA set's own val split and on other question files, and the share of
-short factual questions ("X的师父是谁？") whose answer names the person the reference names.
+constant-answer baselines) on the QA set's own val split and on other question files, and two measures of
+facts: the share of short factual questions ("X的师父是谁？") in those files whose answer names the person the
+reference names, and the share of the probe's questions (data/jinyong_probe.jsonl: who is X's wife, father,
+master..., in phrasings the QA set never uses, never trained on) whose answer names the right person.
 
     python bench/bench_quality.py                                   # the runs of make jinyong
     python bench/bench_quality.py --qa=../shared/jinyong/dev_qa.jsonl --qa=my_questions.jsonl
@@ -23,6 +25,7 @@ from wuxia.report import markdown_table  # noqa: E402
 pretrained = "out/pretrain_jinyong_cpu"  # the pretrained run (its val text gives bits per character)
 finetuned = "out/sft_cpu"     # the fine-tuned run (its SFT dataset's val split is the first question set)
 qa = []                       # more question files (JSON Lines with question and answer), never trained on
+probe = "data/jinyong_probe.jsonl"  # short questions with the names that answer them ("names"); "" skips it
 limit = 0                     # ask only the first N questions of each set; 0 = all
 batch_size = 16               # questions generated together
 device = "auto"
@@ -75,8 +78,20 @@ for question_file in [""] + list(qa):
         rows.append([f"{b['name']} ({name})", str(s["questions"]), f"{b['rouge_l_p']:.4f}", f"{b['rouge_l_r']:.4f}",
                      f"{b['rouge_l_f']:.4f}"] + ["–"] * 6)
     decoding = s["settings"]["decoding"]
+probe_line = ""
+if probe:
+    s = run("eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}",
+            f"--qa={probe}", *([f"--limit={limit}"] if limit else []))
+    with open(os.path.join(ROOT, probe), encoding="utf-8") as f:
+        names = {r["question"]: r["names"] for r in map(json.loads, f)}
+    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
+        answers = [json.loads(line) for line in f]
+    right = sum(any(n in a["prediction"] for n in names[a["question"]]) for a in answers)
+    probe_line = (f"\nprobe ({probe}): {right} of {len(answers)} short questions about who is whose wife, father, "
+                  f"master... answered with the right name ({100 * right / len(answers):.0f}%)")
 print()
 print(markdown_table(["run", "questions", "Rouge-L P", "Rouge-L R", "Rouge-L F1", "stopped", "loop", "clean",
                       "U+FFFD", "chars pred/ref", "factual: named right"], rows))
 print(f"\ndecoding: {decoding} (the project's defaults); factual: questions like X的师父是谁？ whose answer names "
       "the person the reference names")
+print(probe_line)

@@ -70,6 +70,33 @@ def test_text_is_clean(records):
         assert r["answer"].endswith(("。", "！", "”")), source
 
 
+def load_relations_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("relations", os.path.join(ROOT, "data", "jinyong_qa", "relations.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_relation_pairs_and_probe_are_what_relations_py_writes():
+    """relations.py's table is the source: the committed relations.jsonl and probe are its output."""
+    relations = load_relations_module()
+    pairs, probe = relations.relation_pairs(relations.questions_asked_by_hand())
+    for path, expected in ((relations.PAIRS_PATH, pairs), (relations.PROBE_PATH, probe)):
+        with open(path, encoding="utf-8") as f:
+            assert [json.loads(line) for line in f] == expected, f"{path} is stale: run python {relations.__file__}"
+
+
+def test_probe_is_never_trained_on_and_its_names_answer_it(records):
+    trained = {r["question"] for _, r in records}
+    with open(os.path.join(ROOT, "data", "jinyong_probe.jsonl"), encoding="utf-8") as f:
+        probe = [json.loads(line) for line in f]
+    assert len(probe) >= 50
+    for p in probe:
+        assert p["question"] not in trained, p["question"]
+        assert p["book"] in BOOKS and p["names"] and any(name in p["answer"] for name in p["names"]), p
+
+
 def write_book(folder, name, paragraphs):
     (folder / f"{name}.txt").write_text("".join(f"\u3000\u3000{p}\n" for p in paragraphs), encoding="utf-8")
 

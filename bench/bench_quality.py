@@ -91,7 +91,8 @@ if probe:
                   f"master... answered with the right name ({100 * right / len(answers):.0f}%)")
 print()
 print(markdown_table(["run", "questions", "Rouge-L P", "Rouge-L R", "Rouge-L F1", "stopped", "loop", "clean",
-                      "U+FFFD", "chars pred/ref", "factual: named right"], rows))
+                      "U+FFFD", "chars pred/ref", "factual: the reference's person named"], rows))
 print(f"\ndecoding: {decoding} (the project's defaults); factual: questions like X的师父是谁？ whose answer names "
-      "the person the reference names")
+      "the person the reference names (only as right as the references are: the probe below is scored against the "
+      "novels)")
 print(probe_line)

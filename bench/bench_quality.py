@@ -62,13 +62,19 @@ ppl = run("eval_ppl.py", f"--out_dir={pretrained}", "--json", f"--device={device
 print(f"{pretrained}: {ppl['bits_per_char']:.3f} bits per character on {ppl['chars']:,} held-out characters "
       f"({ppl['scored']})")
 
+def ask(question_file):
+    """eval_rouge.py's summary for the fine-tuned run on a question file ("" = its own val split), and the
+    answers it gave (its rouge_predictions.jsonl)."""
+    summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}",
+                  *([f"--qa={question_file}"] if question_file else []), *([f"--limit={limit}"] if limit else []))
+    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
+        return summary, [json.loads(line) for line in f]
+
+
 rows = []
 for question_file in [""] + list(qa):
-    args = ["eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}"]
-    args += ([f"--qa={question_file}"] if question_file else []) + ([f"--limit={limit}"] if limit else [])
-    s = run(*args)
-    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
-        asked, named = factual_named([json.loads(line) for line in f])
+    s, answers = ask(question_file)
+    asked, named = factual_named(answers)
     name = os.path.basename(question_file) if question_file else "val split of the QA set"
     rows.append([f"{os.path.basename(finetuned)} on {name}", str(s["questions"]), f"{s['rouge_l_p']:.4f}",
                  f"{s['rouge_l_r']:.4f}", f"**{s['rouge_l_f']:.4f}**", f"{100 * s['stopped']:.1f}%",
@@ -80,12 +86,9 @@ for question_file in [""] + list(qa):
     decoding = s["settings"]["decoding"]
 probe_line = ""
 if probe:
-    s = run("eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}",
-            f"--qa={probe}", *([f"--limit={limit}"] if limit else []))
+    _, answers = ask(probe)
     with open(os.path.join(ROOT, probe), encoding="utf-8") as f:
         names = {r["question"]: r["names"] for r in map(json.loads, f)}
-    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
-        answers = [json.loads(line) for line in f]
     right = sum(any(n in a["prediction"] for n in names[a["question"]]) for a in answers)
     probe_line = (f"\nprobe ({probe}): {right} of {len(answers)} short questions about who is whose wife, father, "
                   f"master... answered with the right name ({100 * right / len(answers):.0f}%)")

@@ -10,9 +10,9 @@ is rounded to bfloat16, as the kernel requires, and its result comes back as flo
 One row at a time (one prompt's decoding step: the chat page, sample.py) that kernel is limited by its own
 arithmetic, not by memory: it turns every int8 weight into a float before multiplying. There, where fbgemm
 is in this PyTorch, the layer uses fbgemm's dynamic int8 linear instead, which also rounds the one input row
-to 8 bits (with that row's own scale, so no row depends on another) and multiplies integers: it reads the
-weights at memory speed (256 tokens of the course's model in 0.89 s instead of 1.05 s, bench/bench_sample.py). Its rounding
-costs as little: +0.15% perplexity when decoding the Jin Yong recipe's model (README, Performance).
+to 7 bits (with that row's own scale, so no row depends on another) and multiplies integers: it reads the
+weights at memory speed (256 tokens of the course's model in 0.80 s instead of 1.05 s, bench/bench_sample.py).
+Its rounding costs little: +0.15% perplexity when decoding the Jin Yong recipe's model (README, Performance).
 """
 import ctypes
 import warnings
@@ -114,7 +114,7 @@ def quantize_model(model, fbgemm=None):
         model.transformer.wte = Int8Embedding(model.lm_head.weight, model.lm_head.scale)
     else:
         model.transformer.wte = Int8Embedding(*quantize_rows(embedding.weight))
-    del embedding
+    del embedding  # the last reference to the float embedding (tied: the output layer's float weight)
     release_freed_memory()
     return model
 

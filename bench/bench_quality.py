@@ -3,7 +3,8 @@ held-out answer table of the fine-tuned run (Rouge-L P/R/F1, stopped, loop, clea
 constant-answer baselines) on the QA set's own val split and on other question files, and two measures of
 facts: the share of short factual questions ("X的师父是谁？") in those files whose answer names the person the
 reference names, and the share of the probe's questions (data/jinyong_probe.jsonl: who is X's wife, father,
-master..., in phrasings the QA set never uses, never trained on) whose answer names the right person.
+master, what is X's nickname, sect, signature martial art, in phrasings the QA set never uses for that fact,
+never trained on) whose answer names the right person, nickname, sect or art.
 
     python bench/bench_quality.py                                   # the runs of make jinyong
     python bench/bench_quality.py --qa=../shared/jinyong/dev_qa.jsonl --qa=my_questions.jsonl
@@ -34,6 +35,7 @@ configure(globals(), sys.argv[1:], rules={"limit": AT_LEAST_0, "batch_size": AT_
 
 # "X的师父是谁？" and the like: the reference's answer names one person, which the model must name too
 FACTUAL = re.compile(r"^(?:《[^》]+》中，?)?(\S{2,5}?)的(师父|师傅|妻子|丈夫|伴侣|父亲|母亲|爹爹|女儿|儿子|徒弟|义父|义兄)是谁[？?]$")
+ATTRIBUTES = ("外号", "门派", "绝学")  # what a probe question asks besides a relation between two people
 NAME_IN_REFERENCE = re.compile(r"是([^，。、；,;（(]{2,6}?)(?:[，。、；,;（(]|$)")
 
 
@@ -88,10 +90,20 @@ probe_line = ""
 if probe:
     _, answers = ask(probe)
     with open(os.path.join(ROOT, probe), encoding="utf-8") as f:
-        names = {r["question"]: r["names"] for r in map(json.loads, f)}
-    right = sum(any(n in a["prediction"] for n in names[a["question"]]) for a in answers)
-    probe_line = (f"\nprobe ({probe}): {right} of {len(answers)} short questions about who is whose wife, father, "
-                  f"master... answered with the right name ({100 * right / len(answers):.0f}%)")
+        asked = {r["question"]: r for r in map(json.loads, f)}
+    by_kind = {}  # what a question asks (a relation, 外号, 门派, 绝学) -> [right, asked]
+    for a in answers:
+        question = asked[a["question"]]
+        counts = by_kind.setdefault(question.get("asks", "relation"), [0, 0])
+        counts[0] += any(n in a["prediction"] for n in question["names"])
+        counts[1] += 1
+    right = sum(r for r, _ in by_kind.values())
+    relations = [by_kind.pop(k) for k in list(by_kind) if k not in ATTRIBUTES]
+    if relations:
+        by_kind = {"relations": [sum(r for r, _ in relations), sum(n for _, n in relations)], **by_kind}
+    probe_line = (f"\nprobe ({probe}): {right} of {len(answers)} short questions about the main characters answered "
+                  f"with the right name ({100 * right / len(answers):.0f}%): "
+                  + ", ".join(f"{kind} {r}/{n}" for kind, (r, n) in by_kind.items()))
 print()
 print(markdown_table(["run", "questions", "Rouge-L P", "Rouge-L R", "Rouge-L F1", "stopped", "loop", "clean",
                       "U+FFFD", "chars pred/ref", "factual: the reference's person named"], rows))

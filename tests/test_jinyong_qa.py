@@ -95,6 +95,16 @@ def test_probe_is_never_trained_on_and_its_names_answer_it(records):
     for p in probe:
         assert p["question"] not in trained, p["question"]
         assert p["book"] in BOOKS and p["names"] and any(name in p["answer"] for name in p["names"]), p
+        assert not any(name in p["question"] for name in p["names"]), f"echoing {p['question']} would score"
+
+
+def test_probe_names_are_what_the_question_asks_for():
+    """A nickname asked the other way ("“东邪”是谁？") is answered by the person, with their other names."""
+    relations = load_relations_module()
+    assert relations.held_out_names("黄药师", "东邪", "外号", "“{y}”是谁？") == ["黄药师"]
+    assert relations.held_out_names("一灯大师", "南僧", "外号", "“{y}”是谁？") == ["一灯", "段皇爷", "段智兴"]
+    assert relations.held_out_names("洪七公", "降龙十八掌和打狗棒法", "绝学", "{x}会什么武功？") == ["降龙十八掌", "打狗棒法"]
+    assert relations.held_out_names("郭靖", "黄蓉", "妻子", "{x}娶了谁？") == ["黄蓉"]
 
 
 def write_book(folder, name, paragraphs):

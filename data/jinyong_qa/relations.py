@@ -262,7 +262,8 @@ def generic(rel):
             (f"{{x}}的{rel}叫什么？", f"{{x}}的{rel}叫{{y}}。")]
 
 
-# other right answers to a probe question (a second master, a wife's other name)
+# other right answers to a probe question (a second master, a wife's other name, a second nickname or art;
+# 全真 for 全真教)
 ALSO = {("萧峰", "师父"): ["汪剑通"], ("虚竹", "师父"): ["天山童姥", "童姥"], ("杨过", "师父"): ["欧阳锋", "洪七公"],
         ("郭靖", "师父"): ["七怪", "洪七公"], ("杨康", "师父"): ["梅超风"], ("虚竹", "妻子"): ["梦姑"],
         ("杨过", "外号"): ["西狂"], ("郭靖", "绝学"): ["九阴真经", "左右互搏"], ("黄蓉", "绝学"): ["落英神剑掌", "兰花拂穴手"],
@@ -308,7 +309,8 @@ def relation_pairs(asked_by_hand):
                 continue
             answer = opening.format(x=x, y=y) + context
             if i == held_out:
-                names = [n for n in held_out_names(x, y, relation, template) if n not in question]  # 乔峰 in “北乔峰”
+                names = [name for name in held_out_names(x, y, relation, template)
+                         if name not in question]  # 乔峰 is in “北乔峰”是谁？: echoing it is no answer
                 probe.append({"question": question, "answer": answer, "book": book, "asks": relation, "names": names})
             else:
                 pairs.append({"question": question, "answer": answer, "book": book,

@@ -35,7 +35,6 @@ configure(globals(), sys.argv[1:], rules={"limit": AT_LEAST_0, "batch_size": AT_
 
 # "X的师父是谁？" and the like: the reference's answer names one person, which the model must name too
 FACTUAL = re.compile(r"^(?:《[^》]+》中，?)?(\S{2,5}?)的(师父|师傅|妻子|丈夫|伴侣|父亲|母亲|爹爹|女儿|儿子|徒弟|义父|义兄)是谁[？?]$")
-ATTRIBUTES = ("外号", "门派", "绝学")  # what a probe question asks besides a relation between two people
 NAME_IN_REFERENCE = re.compile(r"是([^，。、；,;（(]{2,6}?)(?:[，。、；,;（(]|$)")
 
 
@@ -90,17 +89,14 @@ probe_line = ""
 if probe:
     _, answers = ask(probe)
     with open(os.path.join(ROOT, probe), encoding="utf-8") as f:
-        asked = {r["question"]: r for r in map(json.loads, f)}
-    by_kind = {}  # what a question asks (a relation, 外号, 门派, 绝学) -> [right, asked]
+        probe_questions = {r["question"]: r for r in map(json.loads, f)}
+    by_kind = {}  # what a question asks (relation, 外号, 门派, 绝学) -> [right, asked]
     for a in answers:
-        question = asked[a["question"]]
+        question = probe_questions[a["question"]]
         counts = by_kind.setdefault(question.get("asks", "relation"), [0, 0])
         counts[0] += any(n in a["prediction"] for n in question["names"])
         counts[1] += 1
     right = sum(r for r, _ in by_kind.values())
-    relations = [by_kind.pop(k) for k in list(by_kind) if k not in ATTRIBUTES]
-    if relations:
-        by_kind = {"relations": [sum(r for r, _ in relations), sum(n for _, n in relations)], **by_kind}
     probe_line = (f"\nprobe ({probe}): {right} of {len(answers)} short questions about the main characters answered "
                   f"with the right name ({100 * right / len(answers):.0f}%): "
                   + ", ".join(f"{kind} {r}/{n}" for kind, (r, n) in by_kind.items()))

@@ -311,7 +311,8 @@ def relation_pairs(asked_by_hand):
             if i == held_out:
                 names = [name for name in held_out_names(x, y, relation, template)
                          if name not in question]  # 乔峰 is in “北乔峰”是谁？: echoing it is no answer
-                probe.append({"question": question, "answer": answer, "book": book, "asks": relation, "names": names})
+                asks = relation if relation in KIND else "relation"  # the probe is scored by these kinds
+                probe.append({"question": question, "answer": answer, "book": book, "asks": asks, "names": names})
             else:
                 pairs.append({"question": question, "answer": answer, "book": book,
                               "kind": KIND.get(relation, "人物关系"), "evidence": evidence})

@@ -19,9 +19,10 @@ import time
 
 import numpy as np
 
-from wuxia.configurator import AT_LEAST_0, FRACTION, at_least, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, at_least, configure
 from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
 from wuxia.jsonl import read_qa_records
+from wuxia.retrieval import answer_passage, load_index, retrieve
 from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
 from wuxia.text import find_input_files
 from wuxia.tokenizer import tokenizer_from_meta
@@ -35,11 +36,16 @@ block_size = 512               # tokens per row; at most the pretrained model's 
 val_fraction = 0.1             # share of the records (whole question groups) held out for validation
 drop_long = False              # drop examples that do not fit instead of cutting the answer at a sentence end
 seed = 1337                    # the train/val split is random but fixed by this seed
+index = ""                     # open book: a passage index of the novels (index.py); every question gets its passages
+retrieve_k = 4                 # open book: passages per question
+retrieve_chars = 40            # open book: characters kept of each passage, around its match with the question
+answer_passage_share = 0.5     # open book: share of train rows where one passage is swapped for one that holds
+                               # the answer's words, so that reading pays (val rows: as at answer time)
 show = -1                      # >= 0: print train row `show` of data/<dataset> token by token, then exit
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:], rules={
     "dataset": NEW_DATASET, "block_size": at_least(8), "val_fraction": FRACTION, "show": at_least(-1),
-    "seed": AT_LEAST_0})
+    "seed": AT_LEAST_0, "retrieve_k": AT_LEAST_1, "retrieve_chars": at_least(8), "answer_passage_share": FRACTION})
 started = time.time()
 out_dir = dataset_dir(dataset)
 pretrain_dir = dataset_dir(pretrain_data)
@@ -118,11 +124,19 @@ for source, first in duplicates[:5]:
 if len(duplicates) > 5:
     print(f"... {len(duplicates) - 5} more duplicate questions", file=sys.stderr)
 
+# open book: every question gets the passages retrieve() finds for it, as at answer time
+retrieval = None
+if index:
+    passage_index = load_index(index)
+    for example in train_examples + val_examples:
+        example["passages"] = retrieve(passage_index, example["question"], retrieve_k, retrieve_chars)
+
 # encode every example with the one layout; too long ones are cut at a sentence end, or dropped
 counts = {"truncated": 0, "dropped": 0, "unknown_chars": 0}
 unknown_chars_seen = set()
 for example in train_examples + val_examples:
-    ids, prompt_len, status = encode_example(tok, example["question"], example["answer"], block_size)
+    ids, prompt_len, status = encode_example(tok, example["question"], example["answer"], block_size,
+                                             example.get("passages", ()))
     if status == "too_long" or (status == "truncated" and drop_long):
         counts["dropped"] += 1
         example["ids"] = None
@@ -131,7 +145,7 @@ for example in train_examples + val_examples:
         counts["truncated"] += 1
         example["answer"] = tok.decode(ids[prompt_len:-1])  # the answer as it is in the row
     example["ids"], example["prompt_len"] = ids, prompt_len
-    text = format_prompt(example["question"]) + example["answer"]
+    text = format_prompt(example["question"], example.get("passages", ())) + example["answer"]
     n_unknown = tok.count_unknown(text)
     if n_unknown:
         counts["unknown_chars"] += n_unknown
@@ -160,6 +174,28 @@ else:
     n_shared = sum(e["question"] in train_questions for e in val_examples)
     if n_shared:
         print(f"warning: {n_shared} val questions also appear in the train input", file=sys.stderr)
+
+# open book: in a share of the train rows one passage is swapped for one that holds the answer's words, so that
+# reading the passages pays; val rows keep what retrieval gives, as at answer time
+if index:
+    rng = random.Random(seed)
+    swapped = 0
+    for example in train_examples:
+        if rng.random() >= answer_passage_share:
+            continue
+        found = answer_passage(passage_index, example["question"], example["answer"], retrieve_chars)
+        if not found or found["text"] in [p["text"] for p in example["passages"]]:
+            continue
+        passages = example["passages"][:retrieve_k - 1]
+        passages.insert(rng.randrange(len(passages) + 1), found)
+        ids, prompt_len, status = encode_example(tok, example["question"], example["answer"], block_size, passages)
+        if ids is not None:
+            example.update(ids=ids, prompt_len=prompt_len, passages=passages)
+            if status == "truncated":
+                example["answer"] = tok.decode(ids[prompt_len:-1])
+            swapped += 1
+    retrieval = {"index": os.path.abspath(index), "k": retrieve_k, "chars": retrieve_chars,
+                 "answer_passage_share": answer_passage_share, "swapped_rows": swapped}
 if not train_examples or not val_examples:
     sys.exit(f"too few usable records to split: {len(train_examples)} train, {len(val_examples)} val "
              f"({counts['dropped']} dropped as too long for --block_size={block_size})")
@@ -173,6 +209,7 @@ meta = {
     "dtype": dtype.name,
     "block_size": block_size,
     "template": PROMPT_TEMPLATE,
+    "retrieval": retrieval,
     "pretrain_data": pretrain_dir,
     "records": n_records,
     "skipped": len(skipped),
@@ -198,8 +235,10 @@ def write_files(folder):
         np.save(os.path.join(folder, f"{split}_spans.npy"), spans)
         with open(os.path.join(folder, f"{split}.jsonl"), "w", encoding="utf-8") as f:
             for example in examples:
-                f.write(json.dumps({"question": example["question"], "answer": example["answer"]},
-                                   ensure_ascii=False) + "\n")
+                record = {"question": example["question"], "answer": example["answer"]}
+                if "passages" in example:
+                    record["passages"] = [{k: p[k] for k in ("book", "place", "text")} for p in example["passages"]]
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
     with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False, indent=1)
 
@@ -219,4 +258,8 @@ print(f"rows: {len(train_examples):,} train, {len(val_examples):,} val; tokens p
       f"{np.mean(total_tokens):.0f}, max {max(total_tokens)} (answer + <|endoftext|>: mean "
       f"{np.mean(answer_tokens):.0f}); {tok.to_meta()['tokenizer']} tokenizer, {dtype.name} -> {out_dir}/  "
       f"in {time.time() - started:.1f} s")
+if retrieval:
+    print(f"open book: {retrieve_k} passages of up to {retrieve_chars} characters per question from {index}; "
+          f"{retrieval['swapped_rows']:,} train rows ({100 * retrieval['swapped_rows'] / len(train_examples):.0f}%) "
+          f"read a passage that holds the answer's words")
 print(f"see a row: python prepare_sft.py --dataset={dataset} --show=0")

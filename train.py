@@ -212,6 +212,7 @@ def lr_at(it):
 def checkpoint_dict():
     return {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "model_args": model_args,
             "tokenizer": tokenizer_meta, "data_kind": "sft" if is_sft else "pretrain", "dataset": data_dir,
+            "retrieval": meta.get("retrieval"),  # an open-book run: how its questions get their passages
             "iter_num": iter_num, "best_val_loss": best_val_loss, "config": config}
 
 

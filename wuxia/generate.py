@@ -46,10 +46,19 @@ def decoding_problem(**settings):
     return None
 
 
-def encode_input(tokenizer, text, sft):
+def encode_input(tokenizer, text, sft, passages=(), block_size=None):
     """What the model is given for a user's text: an SFT model gets its training template around the
-    question; a pretrained model simply continues the text."""
-    return encode_prompt(tokenizer, text) if sft else tokenizer.encode(text)
+    question (and, for an open-book run, the passages retrieved for it before the question); a pretrained
+    model simply continues the text. Passages that would leave less than a quarter of block_size for the
+    answer are dropped, the last (least relevant) first."""
+    if not sft:
+        return tokenizer.encode(text)
+    passages = list(passages)
+    ids = encode_prompt(tokenizer, text, passages)
+    while passages and block_size and len(ids) > block_size * 3 // 4:
+        passages.pop()
+        ids = encode_prompt(tokenizer, text, passages)
+    return ids
 
 
 def check_input(tokenizer, text, sft, block_size, max_input_chars=None):
@@ -221,14 +230,17 @@ def generate(model, prompts, max_new_tokens, eot_id, **options):
     return new_ids, stopped
 
 
-def answer_questions(model, tokenizer, questions, max_new_tokens, batch_size, seed, progress=False, **options):
+def answer_questions(model, tokenizer, questions, max_new_tokens, batch_size, seed, progress=False, passages=None,
+                     **options):
     """(answers, stopped flags) for the questions, in their order, each asked in the SFT template (also of a
-    pretrained-only model, so a baseline is asked exactly what the fine-tuned model is asked). Questions of
+    pretrained-only model, so a baseline is asked exactly what the fine-tuned model is asked); passages: for an
+    open-book run, the retrieved passages of each question (a list per question). Questions of
     similar length are generated together so that little is spent on left padding. The batch that starts at
     position i of that order is seeded with seed + i, so no two batches draw the same random numbers.
     options: temperature, top_k, top_p, repetition_penalty, autocast (as generate_tokens).
     progress: print "n/total answers" to stderr as batches finish."""
-    prompts = [encode_input(tokenizer, q, sft=True) for q in questions]
+    passages = passages or [()] * len(questions)
+    prompts = [encode_input(tokenizer, q, True, p, model.config.block_size) for q, p in zip(questions, passages)]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers, stopped = [None] * len(prompts), [None] * len(prompts)
     for start in range(0, len(order), batch_size):

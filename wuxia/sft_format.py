@@ -7,6 +7,13 @@ A row is   [prompt tokens][answer tokens][<|endoftext|>][padding ...]
 The prompt is PROMPT_TEMPLATE with the question filled in. Prompt and answer are tokenized separately and
 concatenated, so the prompt's tokens are exactly those the model is given at inference time, and the answer
 span is known by position (never re-found by searching the tokens for a question mark).
+
+An open-book row (a run trained with retrieval, wuxia/retrieval.py) puts the passages retrieved for the
+question before it, one per line after PASSAGES_HEADER; they are part of the prompt, so never in the loss:
+    资料：<passage 1>
+    <passage 2>
+    问：<question>
+    答：<answer><|endoftext|>
 """
 import numpy as np
 
@@ -18,12 +25,18 @@ SENTENCE_ENDS = "。！？!?…；;"
 CLOSING_QUOTES = "”」』\"'）)"
 
 
-def format_prompt(question):
-    return PROMPT_TEMPLATE.format(question=question.strip())
+PASSAGES_HEADER = "资料："
 
 
-def encode_prompt(tokenizer, question):
-    return tokenizer.encode(format_prompt(question))
+def format_prompt(question, passages=()):
+    """The prompt for a question, with the passages (dicts with a "text", or strings) before it when given."""
+    texts = [p["text"] if isinstance(p, dict) else p for p in passages]
+    block = PASSAGES_HEADER + "\n".join(" ".join(t.split()) for t in texts) + "\n" if texts else ""
+    return block + PROMPT_TEMPLATE.format(question=question.strip())
+
+
+def encode_prompt(tokenizer, question, passages=()):
+    return tokenizer.encode(format_prompt(question, passages))
 
 
 def sentence_cut_points(answer):
@@ -43,13 +56,23 @@ def sentence_cut_points(answer):
     return points
 
 
-def encode_example(tokenizer, question, answer, block_size):
-    """Tokenize one QA pair into a row of at most block_size tokens.
+def encode_example(tokenizer, question, answer, block_size, passages=()):
+    """Tokenize one QA pair (with the passages for an open-book row) into a row of at most block_size tokens.
 
     Returns (ids, prompt_len, status); status is "ok", "truncated" (the answer was cut after its last
     whole sentence that fits) or "too_long" (ids is None: not even the question and one sentence fit).
+    Passages that leave no room for a sentence of the answer are dropped, the last first.
     The row always ends with <|endoftext|>, so the model learns to stop."""
-    prompt_ids = encode_prompt(tokenizer, question)
+    passages = list(passages)
+    while True:
+        ids, prompt_len, status = _encode_example(tokenizer, question, answer, block_size, passages)
+        if status != "too_long" or not passages:
+            return ids, prompt_len, status
+        passages.pop()
+
+
+def _encode_example(tokenizer, question, answer, block_size, passages):
+    prompt_ids = encode_prompt(tokenizer, question, passages)
     answer_ids = tokenizer.encode(answer.strip())
     if len(prompt_ids) + len(answer_ids) + 1 <= block_size:
         return prompt_ids + answer_ids + [tokenizer.eot_id], len(prompt_ids), "ok"

@@ -22,6 +22,7 @@ import numpy as np
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, at_least, configure
 from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
 from wuxia.jsonl import read_qa_records
+from wuxia.reading import speaker_exercises
 from wuxia.retrieval import answer_passage, load_index, retrieve
 from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
 from wuxia.text import find_input_files
@@ -41,11 +42,13 @@ retrieve_k = 4                 # open book: passages per question
 retrieve_chars = 40            # open book: characters kept of each passage, around its match with the question
 answer_passage_share = 0.5     # open book: share of train rows where one passage is swapped for one that holds
                                # the answer's words, so that reading pays (val rows: as at answer time)
+reading_exercises = 0          # open book: train rows added that ask who said a quote of the novels (wuxia/reading.py)
 show = -1                      # >= 0: print train row `show` of data/<dataset> token by token, then exit
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:], rules={
     "dataset": NEW_DATASET, "block_size": at_least(8), "val_fraction": FRACTION, "show": at_least(-1),
-    "seed": AT_LEAST_0, "retrieve_k": AT_LEAST_1, "retrieve_chars": at_least(8), "answer_passage_share": FRACTION})
+    "seed": AT_LEAST_0, "retrieve_k": AT_LEAST_1, "retrieve_chars": at_least(8), "answer_passage_share": FRACTION,
+    "reading_exercises": AT_LEAST_0})
 started = time.time()
 out_dir = dataset_dir(dataset)
 pretrain_dir = dataset_dir(pretrain_data)
@@ -194,8 +197,16 @@ if index:
             if status == "truncated":
                 example["answer"] = tok.decode(ids[prompt_len:-1])
             swapped += 1
+    exercises = []
+    for exercise in speaker_exercises(passage_index, reading_exercises, retrieve_k, retrieve_chars, seed):
+        ids, prompt_len, status = encode_example(tok, exercise["question"], exercise["answer"], block_size,
+                                                 exercise["passages"])
+        if status == "ok":
+            exercises.append({**exercise, "ids": ids, "prompt_len": prompt_len, "source": "reading exercise"})
+    train_examples += exercises
     retrieval = {"index": os.path.abspath(index), "k": retrieve_k, "chars": retrieve_chars,
-                 "answer_passage_share": answer_passage_share, "swapped_rows": swapped}
+                 "answer_passage_share": answer_passage_share, "swapped_rows": swapped,
+                 "reading_exercises": len(exercises)}
 if not train_examples or not val_examples:
     sys.exit(f"too few usable records to split: {len(train_examples)} train, {len(val_examples)} val "
              f"({counts['dropped']} dropped as too long for --block_size={block_size})")
@@ -260,6 +271,8 @@ print(f"rows: {len(train_examples):,} train, {len(val_examples):,} val; tokens p
       f"in {time.time() - started:.1f} s")
 if retrieval:
     print(f"open book: {retrieve_k} passages of up to {retrieve_chars} characters per question from {index}; "
-          f"{retrieval['swapped_rows']:,} train rows ({100 * retrieval['swapped_rows'] / len(train_examples):.0f}%) "
-          f"read a passage that holds the answer's words")
+          f"{retrieval['swapped_rows']:,} train rows "
+          f"({100 * retrieval['swapped_rows'] / (len(train_examples) - retrieval['reading_exercises']):.0f}% of the QA rows) "
+          f"read a passage that holds the answer's words"
+          + (f"; {retrieval['reading_exercises']:,} reading exercises added" if reading_exercises else ""))
 print(f"see a row: python prepare_sft.py --dataset={dataset} --show=0")

@@ -7,7 +7,8 @@ The input is JSON Lines with a question under any usual key (question, instructi
 query, q, 问题; any case) or a plain text file with one question per line. Other fields of a JSON record
 (an id, ...) are copied to its answer line. Decoding follows the project's defaults (wuxia/generate.DECODING,
 the chat page's settings); --temperature=0 is greedy. Questions are asked in the SFT template and generated
-in batches.
+in batches. A run fine-tuned open book reads the passages retrieved for each question, and its answer lines
+carry them ("passages": [{"book", "place", "text", "score"}]); --open_book=False answers without them.
 
 Resumable: answers are appended to --output a chunk at a time, so after an interruption the same command
 continues after the last complete line instead of starting again (a chunk always holds the same questions
@@ -19,10 +20,11 @@ import os
 import sys
 import time
 
+from wuxia import retrieval
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, OUTPUT_FILE, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input
+from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, passages_for
 from wuxia.jsonl import complete_lines, read_questions
 from wuxia.quality import answer_quality, summarize_quality
 
@@ -37,6 +39,8 @@ top_p = DECODING["top_p"]                            # 1.0 = off
 repetition_penalty = DECODING["repetition_penalty"]  # 1.0 = off
 batch_size = 16               # questions generated together
 seed = 1337
+open_book = True              # a run fine-tuned open book reads the passages retrieved for each question; False: none
+index = ""                    # open book: this passage index (index.py) instead of the one the run was trained with
 device = "auto"               # auto picks cuda > mps > cpu
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA
 # -----------------------------------------------------------------------------------------------------------
@@ -80,11 +84,12 @@ if len(done) < len(questions):
     device = pick_device(device)
     model, tokenizer, checkpoint = load_for_inference(out_dir, device)
     model, autocast = for_inference(model, device, dtype)
+    find_passages = retrieval.open_book(checkpoint, open_book, index)  # None: closed book
     new_tokens = max_new_tokens or model.config.block_size
-    for index, (question, _) in enumerate(questions[len(done):], start=len(done)):
+    for number, (question, _) in enumerate(questions[len(done):], start=len(done) + 1):
         problem = check_input(tokenizer, question, True, model.config.block_size)
         if problem:
-            raise SystemExit(f"{input}, question {index + 1}: {problem}")
+            raise SystemExit(f"{input}, question {number}: {problem}")
 
 # answer chunk by chunk; a chunk covers questions [k * CHUNK, (k + 1) * CHUNK) whatever run answers it
 stopped = [None] * len(done)  # not known for answers written by an earlier run
@@ -94,12 +99,18 @@ with open(output, "a", encoding="utf-8") as f:
     while len(done) < len(questions):
         start = len(done)
         end = min((start // CHUNK + 1) * CHUNK, len(questions))
+        asked = [q for q, _ in questions[start:end]]
+        passages = [passages_for(find_passages, tokenizer, q, model.config.block_size) for q in asked]
         answers, chunk_stopped = answer_questions(
-            model, tokenizer, [q for q, _ in questions[start:end]], new_tokens, batch_size, seed + start,
+            model, tokenizer, asked, new_tokens, batch_size, seed + start, passages=passages,
             temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
             autocast=autocast)
-        f.write("".join(json.dumps({**fields, "question": question, "answer": answer}, ensure_ascii=False) + "\n"
-                        for (question, fields), answer in zip(questions[start:end], answers)))
+        records = [{**fields, "question": question, "answer": answer} for (question, fields), answer
+                   in zip(questions[start:end], answers)]
+        if find_passages:
+            for record, read in zip(records, passages):
+                record["passages"] = read
+        f.write("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
         f.flush()
         os.fsync(f.fileno())
         done += answers

@@ -8,23 +8,27 @@ an answer-quality report (exact match, stopped at <|endoftext|>, empty, garbled,
 
 Questions are always put to the model in the SFT template (wuxia/sft_format.py), also for a run that was
 only pretrained, so a baseline is asked exactly what the fine-tuned model is asked. Decoding is greedy by
-default; --temperature, --top_k, --top_p, --repetition_penalty sample as in sample.py.
+default; --temperature, --top_k, --top_p, --repetition_penalty sample as in sample.py. A run fine-tuned open
+book reads the passages retrieved for each question, exactly as a user's question gets them (its own index and
+settings); --open_book=False asks it without, for comparison. The summary says which.
 
 Rouge-L (wuxia/rouge.py) compares characters for Chinese and words for Latin text; the quality checks are
 in wuxia/quality.py. Writes, in out_dir: rouge.csv (one row per question), rouge.md (the summary) and
-rouge_predictions.jsonl (question, reference, prediction, stopped: re-scorable with --pred). With --pred
-the reports go beside the predictions file instead: <name>_rouge.csv and <name>_rouge.md.
+rouge_predictions.jsonl (question, reference, prediction, stopped, and for an open-book run the passages read:
+re-scorable with --pred). With --pred the reports go beside the predictions file instead: <name>_rouge.csv and
+<name>_rouge.md.
 """
 import json as json_module
 import os
 import sys
 import time
 
+from wuxia import retrieval
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device, weights_format
-from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input
+from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, open_book_summary, passages_for
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
@@ -43,6 +47,8 @@ top_p = DECODING["top_p"]                            # 1.0 = off
 repetition_penalty = DECODING["repetition_penalty"]  # 1.0 = off
 batch_size = 16               # questions generated together
 seed = 1337
+open_book = True              # a run fine-tuned open book reads the passages retrieved for each question; False: none
+index = ""                    # open book: this passage index (index.py) instead of the one the run was trained with
 device = "auto"               # auto picks cuda > mps > cpu
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
@@ -69,6 +75,7 @@ else:
     device = pick_device(device)
     model, tokenizer, checkpoint = load_for_inference(out_dir, device)
     model, autocast = for_inference(model, device, dtype)
+    find_passages = retrieval.open_book(checkpoint, open_book, index, warn=lambda note: print(note, file=sys.stderr))
     if not qa:  # the val questions of the SFT dataset the run was trained on
         qa = records_path(checkpoint["dataset"], "val", "pass the questions with --qa=<an SFT dataset>/val.jsonl")
     records, skipped, _ = read_qa_records(qa)
@@ -85,9 +92,11 @@ else:
     questions = [r["question"] for r in records]
     references = [r["answer"] for r in records]
     t0 = time.time()
+    passages = [passages_for(find_passages, tokenizer, q, model.config.block_size) for q in questions]
     predictions, stopped = answer_questions(model, tokenizer, questions, max_new_tokens or model.config.block_size,
-                                            batch_size, seed, progress=not json, temperature=temperature, top_k=top_k,
-                                            top_p=top_p, repetition_penalty=repetition_penalty, autocast=autocast)
+                                            batch_size, seed, progress=not json, passages=passages,
+                                            temperature=temperature, top_k=top_k, top_p=top_p,
+                                            repetition_penalty=repetition_penalty, autocast=autocast)
     seconds = time.time() - t0
     run_name = os.path.basename(os.path.normpath(out_dir))
     report_prefix = os.path.join(out_dir, "rouge")
@@ -99,12 +108,15 @@ else:
         constant_answer = typical_answer([r["answer"] for r in read_qa_records(train_qa)[0]])
     settings.update(checkpoint=out_dir, iter=checkpoint.get("iter_num"), data_kind=checkpoint.get("data_kind"),
                     qa=qa, weights=weights_format(model, autocast), decoding=decoding,
+                    open_book=open_book_summary(checkpoint, open_book, index),
                     max_new_tokens=max_new_tokens or model.config.block_size,
                     seed=seed, generation_seconds=round(seconds, 1))
     with open(os.path.join(out_dir, "rouge_predictions.jsonl"), "w", encoding="utf-8") as f:
-        for q, ref, p, s in zip(questions, references, predictions, stopped):
-            f.write(json_module.dumps({"question": q, "reference": ref, "prediction": p, "stopped": s},
-                                      ensure_ascii=False) + "\n")
+        for q, ref, p, s, read in zip(questions, references, predictions, stopped, passages):
+            record = {"question": q, "reference": ref, "prediction": p, "stopped": s}
+            if find_passages:
+                record["passages"] = read
+            f.write(json_module.dumps(record, ensure_ascii=False) + "\n")
 
 # -----------------------------------------------------------------------------------------------------------
 # score each answer, then summarize

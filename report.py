@@ -10,7 +10,8 @@ split, from each dataset's meta.json), how the SFT data was made (its meta.json,
 when a QA file came from there), each run's model and settings (its checkpoint), loss curves (log.csv),
 perplexity and bits per character (ppl.csv), Rouge-L and answer quality with the baselines (rouge.md,
 rouge.csv, rouge_predictions.jsonl), sample continuations (samples.txt), sample answers for the four kinds
-of question, and generation speed against the course's thresholds (speed.json).
+of question (with the passages an open-book run read for each), and generation speed against the course's
+thresholds (speed.json).
 
 Every number comes from those files. What a run does not hold is listed under 缺失项 with the command that
 makes it; --evaluate runs those commands (eval_ppl.py, eval_rouge.py, sample.py) and times 256 new tokens.
@@ -26,7 +27,7 @@ from bench.common import describe_machine, timed
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference, model_from_checkpoint
 from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING, encode_input, generate
+from wuxia.generate import DECODING, encode_input, generate, show_passages
 from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
 from wuxia import qa_pairs
 from wuxia.qa_pairs import question_kind
@@ -335,16 +336,20 @@ for run in sft_runs:
         continue
     predictions = read_jsonl(path)
     scores = {r["question"]: r["rouge_f"] for r in per_question.get(run, [])}
+    open_book = any("passages" in p for p in predictions)  # an open-book run: what each answer read, too
     lines += [f"**{names[run]}**：", ""]
     rows = []
     for kind in qa_pairs.KINDS:
         found = next((p for p in predictions if question_kind(p["question"]) == kind), None)
         if found is None:
-            rows.append([kind, "（验证集里没有这类问题）", "", "", ""])
+            rows.append([kind, "（验证集里没有这类问题）", "", "", ""] + [""] * open_book)
             continue
-        rows.append([kind] + [found[k].replace("|", "\\|").replace("\n", " ") for k in ("question", "reference", "prediction")]
-                    + [fmt(scores.get(found["question"]), 3)])
-    lines += [markdown_table(["类型", "问题", "参考答案", "模型回答", "Rouge-L F1"], rows), "",
+        cells = [found[k].replace("\n", " ") for k in ("question", "reference", "prediction")]
+        if open_book:  # one passage a line
+            cells.append(show_passages(found.get("passages")).replace("\n", "<br>"))
+        rows.append([kind] + [c.replace("|", "\\|") for c in cells] + [fmt(scores.get(found["question"]), 3)])
+    header = ["类型", "问题", "参考答案", "模型回答"] + ["读到的资料"] * open_book + ["Rouge-L F1"]
+    lines += [markdown_table(header, rows), "",
               "问题类型按问题的措辞归类（wuxia/qa_pairs.question_kind），每类取验证集中的第一个。", ""]
 if not any(os.path.isfile(in_run(r, "rouge_predictions.jsonl")) for r in sft_runs):
     lines += ["没有 SFT 运行的 rouge_predictions.jsonl（先运行 eval_rouge.py）。", ""]

@@ -6,17 +6,20 @@
     python sample.py --out_dir=out/sft --interactive                        # terminal chat
 
 An SFT checkpoint gets the prompt wrapped in the template it was trained with, so it answers; a pretrained
-checkpoint continues the text. Samples are printed and saved to <out_dir>/samples.txt.
+checkpoint continues the text. A run fine-tuned open book (prepare_sft.py --index=...) reads the passages of
+the novels retrieved for each question, shown above its answer; --open_book=False asks it without them.
+Samples are printed and saved to <out_dir>/samples.txt.
 """
 import os
 import sys
 import time
 
+from wuxia import retrieval
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device, weights_format
-from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate, stream_text,
-                            trim_to_sentence)
+from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate,
+                            open_book_summary, passages_for, show_passages, stream_text, trim_to_sentence)
 from wuxia.text import read_text
 
 # -----------------------------------------------------------------------------------------------------------
@@ -31,6 +34,8 @@ top_p = DECODING["top_p"]                            # 1.0 switches it off
 repetition_penalty = DECODING["repetition_penalty"]  # 1.0 switches it off
 trim = False                  # cut an unfinished continuation back to its last complete sentence
 interactive = False           # a terminal chat: type a prompt, watch the answer stream in; Ctrl-D to quit
+open_book = True              # a run fine-tuned open book reads the passages retrieved for each question; False: none
+index = ""                    # open book: this passage index (index.py) instead of the one the run was trained with
 seed = 1337
 device = "auto"
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
@@ -52,6 +57,7 @@ device = pick_device(device)
 model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
 model, autocast = for_inference(model, device, dtype)
 sft = ckpt.get("data_kind") == "sft"
+find_passages = retrieval.open_book(ckpt, open_book, index)  # None: a closed-book run, or --open_book=False
 options = dict(temperature=temperature, top_k=top_k, top_p=top_p, repetition_penalty=repetition_penalty,
                autocast=autocast)
 
@@ -68,6 +74,8 @@ if interactive:
     print(f"{out_dir}: {'SFT model, asks questions' if sft else 'pretrained model, continues text'} "
           f"({device}, {weights_format(model, autocast)}). "
           f"Type a {mode}; Ctrl-D or Ctrl-C to quit.")
+    if ckpt.get("retrieval"):
+        print(f"open book {open_book_summary(ckpt, open_book, index)}")
     turn = 0
     while True:
         try:
@@ -82,11 +90,14 @@ if interactive:
             print(problem)
             continue
         warn_unknown(text)
+        passages = passages_for(find_passages, tokenizer, text, model.config.block_size)
+        if find_passages:
+            print(show_passages(passages))
         if not sft:
             print(text, end="", flush=True)
         try:
-            for piece in stream_text(model, tokenizer, encode_input(tokenizer, text, sft), max_new_tokens,
-                                     seed=seed + turn, **options):
+            prompt_ids = encode_input(tokenizer, text, sft, passages, model.config.block_size)
+            for piece in stream_text(model, tokenizer, prompt_ids, max_new_tokens, seed=seed + turn, **options):
                 print(piece, end="", flush=True)
         except KeyboardInterrupt:  # Ctrl-C stops this answer, not the chat
             print(" [stopped]", end="")
@@ -103,7 +114,8 @@ lines = []
 t0, new_tokens = time.time(), 0
 for prompt_index, prompt in enumerate(prompts):
     warn_unknown(prompt)
-    prompt_ids = encode_input(tokenizer, prompt, sft)
+    passages = passages_for(find_passages, tokenizer, prompt, model.config.block_size)
+    prompt_ids = encode_input(tokenizer, prompt, sft, passages, model.config.block_size)
     outputs, stopped = generate(model, [prompt_ids] * num_samples, max_new_tokens, tokenizer.eot_id,
                                 seed=seed + prompt_index, **options)
     for k, (ids, ended) in enumerate(zip(outputs, stopped)):
@@ -112,6 +124,8 @@ for prompt_index, prompt in enumerate(prompts):
         if trim and not ended:
             text = trim_to_sentence(text)
         shown = f"问：{prompt}\n答：{text}" if sft else prompt + text
+        if find_passages:
+            shown = show_passages(passages) + "\n" + shown
         if not ended and not trim:
             shown += CUT_MARK
         lines.append(f"--- sample {k + 1} of prompt {prompt_index + 1}{'' if ended else ' (max_new_tokens reached)'}\n{shown}")

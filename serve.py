@@ -11,6 +11,8 @@
 
 Requests that run at the same time are decoded together, one batched step per token (wuxia/engine.py). An
 SFT checkpoint answers the last user message in its training template; a pretrained one continues the text.
+A run fine-tuned open book reads the passages retrieved for each question, and its chat responses carry them
+in an extra field, "passages" (the pages show them under the answer); --open_book=False serves it without.
 """
 import os
 import socket
@@ -19,10 +21,12 @@ import time
 
 import torch
 
+from wuxia import retrieval
 from wuxia.chat_page import require_gradio
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import configure
 from wuxia.device import for_inference, pick_device
+from wuxia.generate import open_book_summary
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = ["out/sft"]         # run folders to serve, one model each: --out_dir=out/sft out/pretrain_jinyong
@@ -40,6 +44,8 @@ votes = "arena_votes.jsonl"   # the arena's votes are appended here; its leaderb
 device = "auto"
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA
 num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
+open_book = True              # a run fine-tuned open book reads the passages retrieved for each question; False: none
+index = ""                    # open book: this passage index (index.py) instead of the one each run was trained with
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:])
 if host not in ("127.0.0.1", "localhost", "::1") and not api_key and not no_auth:
@@ -66,10 +72,12 @@ for folder, model_id in zip(out_dir, model_ids):
     model, tokenizer, ckpt = load_for_inference(folder, device, checkpoint)
     model, autocast = for_inference(model, device, dtype)
     sft = ckpt.get("data_kind") == "sft"
+    find_passages = retrieval.open_book(ckpt, open_book, index)  # a bad index stops here, before serving
     engine = start_engine(model, tokenizer.eot_id, max_batch=max_batch, max_waiting=max_waiting, autocast=autocast)
-    models[model_id] = ServedModel(model_id, engine, tokenizer, sft, int(time.time()))
+    models[model_id] = ServedModel(model_id, engine, tokenizer, sft, int(time.time()), find_passages)
     print(f"{model_id}: {'SFT, answers questions' if sft else 'pretrained, continues text'}; "
-          f"{model.num_params() / 1e6:.2f}M parameters, context {model.config.block_size} tokens, on {device}")
+          f"{model.num_params() / 1e6:.2f}M parameters, context {model.config.block_size} tokens, on {device}"
+          + (f"; open book {open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
 
 app = build_api(models, api_key=api_key or None, max_tokens_default=max_tokens_default,
                 max_tokens_limit=max_tokens_limit, max_n=max_n)

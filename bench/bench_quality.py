@@ -9,7 +9,9 @@ never trained on) whose answer names the right person, nickname, sect or art.
     python bench/bench_quality.py                                   # the runs of make jinyong
     python bench/bench_quality.py --qa=../shared/jinyong/dev_qa.jsonl --qa=my_questions.jsonl
 
-Everything is asked with the project's decoding defaults (wuxia/generate.DECODING), as the chat page asks.
+Everything is asked with the project's decoding defaults (wuxia/generate.DECODING), as the chat page asks, and
+a run fine-tuned open book reads the passages retrieved for each question, as a user's question gets them
+(--open_book=False asks it without them, for the closed-book column of a comparison).
 """
 import json
 import os
@@ -29,6 +31,7 @@ qa = []                       # more question files (JSON Lines with question an
 probe = "data/jinyong_probe.jsonl"  # short questions with the names that answer them ("names"); "" skips it
 limit = 0                     # ask only the first N questions of each set; 0 = all
 batch_size = 16               # questions generated together
+open_book = True              # an open-book run reads the passages retrieved for each question; False: none
 device = "auto"
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={"limit": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE})
@@ -67,7 +70,8 @@ def ask(question_file):
     """eval_rouge.py's summary for the fine-tuned run on a question file ("" = its own val split), and the
     answers it gave (its rouge_predictions.jsonl)."""
     summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}",
-                  *([f"--qa={question_file}"] if question_file else []), *([f"--limit={limit}"] if limit else []))
+                  f"--open_book={open_book}", *([f"--qa={question_file}"] if question_file else []),
+                  *([f"--limit={limit}"] if limit else []))
     with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
         return summary, [json.loads(line) for line in f]
 
@@ -84,7 +88,7 @@ for question_file in [""] + list(qa):
     for b in s["baselines"].values():
         rows.append([f"{b['name']} ({name})", str(s["questions"]), f"{b['rouge_l_p']:.4f}", f"{b['rouge_l_r']:.4f}",
                      f"{b['rouge_l_f']:.4f}"] + ["–"] * 6)
-    decoding = s["settings"]["decoding"]
+    decoding, open_book_state = s["settings"]["decoding"], s["settings"]["open_book"]
 probe_line = ""
 if probe:
     _, answers = ask(probe)
@@ -103,7 +107,7 @@ if probe:
 print()
 print(markdown_table(["run", "questions", "Rouge-L P", "Rouge-L R", "Rouge-L F1", "stopped", "loop", "clean",
                       "U+FFFD", "chars pred/ref", "factual: the reference's person named"], rows))
-print(f"\ndecoding: {decoding} (the project's defaults); factual: questions like X的师父是谁？ whose answer names "
-      "the person the reference names (only as right as the references are: the probe below is scored against the "
+print(f"\ndecoding: {decoding} (the project's defaults); open book {open_book_state}; factual: questions like "
+      "X的师父是谁？ whose answer names the person the reference names (only as right as the references are: the probe below is scored against the "
       "novels)")
 print(probe_line)

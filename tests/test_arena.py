@@ -116,3 +116,34 @@ def test_arena_streams_two_servers_at_once_and_counts_a_vote(tmp_path, browser):
     finally:
         for server in servers:
             stop_serve(server)
+
+
+def test_the_arena_shows_the_passages_each_side_read(monkeypatch):
+    """Two sides through a stand-in for stream_chat: an open-book model sends the passages it read (the
+    response's "passages" field), a closed-book one none; each shows under its own answer."""
+    import asyncio
+
+    from fastapi import FastAPI
+
+    import wuxia.arena as arena
+
+    async def fake_stream_chat(url, key, model, question, settings):
+        passages = "资料：\n《白云谣》第1段：沈青禾是白云山庄的少庄主。" if model == "open" else None
+        if passages:
+            yield "", 0, passages
+        for tokens, piece in enumerate("答案", start=1):
+            yield piece, tokens, passages
+
+    pages = []
+    monkeypatch.setattr(arena, "stream_chat", fake_stream_chat)
+    monkeypatch.setattr(arena, "mount", lambda app, page, path, key: pages.append(page))
+    arena.build_arena(FastAPI(), "http://127.0.0.1:9/v1", "", ["open", "closed"], "unused.jsonl")
+    ask = next(f.fn for f in pages[0].fns.values() if f.fn.__name__ == "ask")  # Submit and Enter both ask
+
+    async def last_update():
+        updates = [u async for u in ask(QUESTION, "open", "", "", "closed", "", "", 8, 0.0, 200, 0.95, 1.2, 7)]
+        return updates[-1]
+
+    left, right, _, _, left_passages, right_passages, battle = asyncio.run(last_update())
+    assert left == right == "答案" and battle["left"]["answer"] == "答案"
+    assert left_passages == "资料：\n《白云谣》第1段：沈青禾是白云山庄的少庄主。" and right_passages == ""

@@ -55,6 +55,7 @@ def test_sft_run_on_its_own_val_questions(runs):
     assert summary["questions"] == len(val) == 2
     assert summary["settings"]["qa"] == os.path.join(str(runs / "sft"), "val.jsonl")
     assert summary["settings"]["decoding"] == "greedy"
+    assert summary["settings"]["open_book"] == "off (a closed-book run)"  # tests/test_open_book.py: open-book runs
     # the baselines are scored on the same questions; the constant is an answer of the training set
     train_answers = [json.loads(line)["answer"] for line in open(runs / "sft" / "train.jsonl", encoding="utf-8")]
     assert summary["baselines"]["constant"]["answer"] in train_answers

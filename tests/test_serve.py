@@ -81,6 +81,7 @@ def test_the_openai_client_lists_asks_and_streams_the_same_answer(served):
     reply = client.chat.completions.create(model=sft, messages=messages, temperature=0, max_tokens=30)
     answer = reply.choices[0].message.content
     assert reply.choices[0].finish_reason in ("stop", "length") and reply.model == sft
+    assert "passages" not in reply.model_extra  # only an open-book run's responses carry the passages it read
     assert reply.usage.prompt_tokens == len(f"问：{QUESTION}\n答：")  # the SFT template, one token a character
     assert reply.usage.completion_tokens >= len(answer) and reply.usage.total_tokens == \
         reply.usage.prompt_tokens + reply.usage.completion_tokens
@@ -301,9 +302,10 @@ def test_the_chat_page_answers_with_any_served_model(served):
     page = Client(url.removesuffix("/v1") + "/chat/", verbose=False, analytics_enabled=False)
     for model in (sft, pretrain):
         # max new tokens, temperature, top-k, top-p, repetition penalty, seed: the page's controls
-        shown = page.predict(model, QUESTION, 30, 0.9, 12, 0.9, 1.2, 7, api_name="/answer")
+        shown, passages = page.predict(model, QUESTION, 30, 0.9, 12, 0.9, 1.2, 7, api_name="/answer")
         reply = client_for(url).chat.completions.create(
             model=model, messages=[{"role": "user", "content": QUESTION}], max_tokens=30, temperature=0.9,
             extra_body={"top_k": 12, "repetition_penalty": 1.2}, top_p=0.9, seed=7)
         assert shown == reply.choices[0].message.content
+        assert passages == ""  # closed-book models read no passages (tests/test_open_book.py: open-book ones)
     assert len(shown) == 30

@@ -3,6 +3,8 @@ other OpenAI-compatible endpoint) is used exactly like a model of this server:
   - /chat: ask any served model, the answer streaming in;
   - /arena: one question to two models at once, both answers streaming side by side with their tokens/s;
     votes are appended to a JSONL file, and a leaderboard ranks the models by Elo rating over the votes.
+An open-book model's answers come with the passages it read (the response's "passages" field): both pages show
+them under the answer.
 """
 import asyncio
 import hmac
@@ -13,7 +15,7 @@ import time
 import httpx
 
 from wuxia.chat_page import decoding_controls, require_gradio
-from wuxia.generate import DECODING
+from wuxia.generate import DECODING, show_passages
 from wuxia.report import markdown_table
 
 VOTES = {"left": "Left is better", "right": "Right is better", "tie": "Tie", "both_bad": "Both are bad"}
@@ -22,7 +24,9 @@ ELO_START, ELO_K = 1000.0, 32.0
 
 async def stream_chat(url, key, model, question, settings):
     """Ask an OpenAI-compatible endpoint (url ends in /v1) one question, streaming. Yields (new text, tokens
-    so far): tokens are counted as streamed chunks, then taken from the server's usage when it reports it."""
+    so far, passages): tokens are counted as streamed chunks, then taken from the server's usage when it
+    reports it; passages is what the text shows of the passages an open-book model read (None when the server
+    sends none)."""
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"model": model, "messages": [{"role": "user", "content": question}], "stream": True,
             "stream_options": {"include_usage": True}, **settings}
@@ -35,20 +39,23 @@ async def stream_chat(url, key, model, question, settings):
                 except (ValueError, KeyError, TypeError):
                     pass
                 raise RuntimeError(f"{url} answered {reply.status_code}: {text}")
-            tokens = 0
+            tokens, passages = 0, None
             async for line in reply.aiter_lines():
                 if not line.startswith("data:") or line[5:].strip() == "[DONE]":
                     continue
                 chunk = json.loads(line[5:])
+                if isinstance(chunk.get("passages"), list):
+                    passages = show_passages(chunk["passages"])
+                    yield "", tokens, passages
                 if chunk.get("usage"):
                     tokens = chunk["usage"].get("completion_tokens", tokens)
                 for choice in chunk.get("choices") or []:
                     piece = (choice.get("delta") or {}).get("content")
                     if piece:
                         tokens += 1
-                        yield piece, tokens
+                        yield piece, tokens, passages
                 if chunk.get("usage"):
-                    yield "", tokens
+                    yield "", tokens, passages
 
 
 def request_settings(max_tokens, temperature, top_k, top_p, repetition_penalty, seed):
@@ -120,13 +127,13 @@ def build_served_chat(app, own_url, api_key, model_ids, max_new_tokens=256, max_
     gr = require_gradio()
 
     async def respond(model, question, *controls):
-        shown = ""
+        shown, passages = "", None
         try:
-            async for piece, _ in stream_chat(own_url, api_key, model, question, request_settings(*controls)):
+            async for piece, _, passages in stream_chat(own_url, api_key, model, question, request_settings(*controls)):
                 shown += piece
-                yield shown
+                yield shown, passages or ""
         except RuntimeError as e:
-            yield f"{shown}\n[{e}]"
+            yield f"{shown}\n[{e}]", passages or ""
 
     with gr.Blocks(title="wuxia-gpt chat", analytics_enabled=False) as page:
         gr.Markdown("## wuxia-gpt · chat\nAn SFT model answers the question; a pretrained model continues the text.")
@@ -136,11 +143,14 @@ def build_served_chat(app, own_url, api_key, model_ids, max_new_tokens=256, max_
                 question = gr.Textbox(label="问题 Question", lines=3, elem_id="question", placeholder="郭靖的师父是谁？")
                 submit = gr.Button("Submit", variant="primary", elem_id="submit")
                 answer = gr.Textbox(label="回答 Answer", lines=12, interactive=False, elem_id="answer")
+                passages = gr.Textbox(label="资料 Passages the answer read (open-book models)", lines=4,
+                                      interactive=False, elem_id="passages")
             with gr.Column(scale=1):
                 controls = decoding_controls(gr, DECODING, max_new_tokens, max_new_tokens_limit, seed)
         inputs = [model, question, *controls]
-        submit.click(respond, inputs, answer, concurrency_limit=None, api_name="answer")
-        question.submit(respond, inputs, answer, concurrency_limit=None, api_visibility="private")
+        outputs = [answer, passages]
+        submit.click(respond, inputs, outputs, concurrency_limit=None, api_name="answer")
+        question.submit(respond, inputs, outputs, concurrency_limit=None, api_visibility="private")
     mount(app, page.queue(), "/chat", api_key)
 
 
@@ -156,19 +166,19 @@ def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256
         settings = request_settings(*controls)
         sides = [(left_model, left_url.strip() or own_url, left_key if left_url.strip() else api_key),
                  (right_model, right_url.strip() or own_url, right_key if right_url.strip() else api_key)]
-        texts, stats = ["", ""], ["waiting for the first token …"] * 2
+        texts, stats, passages = ["", ""], ["waiting for the first token …"] * 2, ["", ""]
         updates, started = asyncio.Queue(), time.perf_counter()
 
         async def run(i, model, url, key):
             first_token_at = None
             try:
-                async for piece, tokens in stream_chat(url, key, model, question, settings):
-                    first_token_at = first_token_at or time.perf_counter()
-                    await updates.put((i, piece, speed(tokens, started, first_token_at)))
+                async for piece, tokens, read in stream_chat(url, key, model, question, settings):
+                    first_token_at = first_token_at or (time.perf_counter() if tokens else None)
+                    await updates.put((i, piece, speed(tokens, started, first_token_at), read))
             except (RuntimeError, httpx.HTTPError, ValueError) as e:
-                await updates.put((i, f"\n[{type(e).__name__}: {e}]", "failed"))
+                await updates.put((i, f"\n[{type(e).__name__}: {e}]", "failed", None))
             finally:
-                await updates.put((i, None, None))
+                await updates.put((i, None, None, None))
 
         tasks = [asyncio.create_task(run(i, *side)) for i, side in enumerate(sides)]
         try:
@@ -177,17 +187,18 @@ def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256
                 items = [await updates.get()]
                 while not updates.empty():  # everything that arrived meanwhile goes into one page update
                     items.append(updates.get_nowait())
-                for i, piece, stat in items:
+                for i, piece, stat, read in items:
                     if piece is None:
                         running -= 1
                     else:
                         texts[i] += piece
                         stats[i] = stat
+                        passages[i] = read or passages[i]
                 battle = None if running else {
                     "question": question, "settings": settings,
                     "left": {"model": side_name(left_model, left_url), "answer": texts[0]},
                     "right": {"model": side_name(right_model, right_url), "answer": texts[1]}}
-                yield texts[0], texts[1], stats[0], stats[1], battle
+                yield texts[0], texts[1], stats[0], stats[1], passages[0], passages[1], battle
         finally:
             for task in tasks:
                 task.cancel()
@@ -221,9 +232,13 @@ def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256
             with gr.Column():
                 left_answer = gr.Textbox(label="left answer", lines=10, interactive=False, elem_id="left_answer")
                 left_speed = gr.Markdown(elem_id="left_speed")
+                left_passages = gr.Textbox(label="passages the left answer read (open-book models)", lines=3,
+                                           interactive=False, elem_id="left_passages")
             with gr.Column():
                 right_answer = gr.Textbox(label="right answer", lines=10, interactive=False, elem_id="right_answer")
                 right_speed = gr.Markdown(elem_id="right_speed")
+                right_passages = gr.Textbox(label="passages the right answer read (open-book models)", lines=3,
+                                            interactive=False, elem_id="right_passages")
         battle = gr.State(None)
         with gr.Row():
             buttons = {key: gr.Button(label, elem_id=f"vote_{key}") for key, label in VOTES.items()}
@@ -232,7 +247,7 @@ def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256
         gr.Markdown("### Leaderboard (Elo)")
         board = gr.Markdown(leaderboard(votes_path), elem_id="leaderboard")
         inputs = [question, *pickers, *controls]
-        outputs = [left_answer, right_answer, left_speed, right_speed, battle]
+        outputs = [left_answer, right_answer, left_speed, right_speed, left_passages, right_passages, battle]
         submit.click(ask, inputs, outputs, concurrency_limit=None)
         question.submit(ask, inputs, outputs, concurrency_limit=None)
         for key, button in buttons.items():

@@ -4,9 +4,12 @@ controls. chat_web.py loads a checkpoint and serves the page; tests build it the
 The answer is made exactly as sample.py makes it (encode_input's prompt, stream_text, the seed used as
 given), so the page's answer for seed S equals that of
     python sample.py --out_dir=... --start=QUESTION --num_samples=1 --seed=S
-with the same settings. Gradio is imported only when the page is built: it is an optional dependency.
+with the same settings. A run fine-tuned open book reads the passages retrieved for each question (as
+sample.py does), and the page shows them under the answer. Gradio is imported only when the page is built: it
+is an optional dependency.
 """
-from wuxia.generate import DECODING, check_input, decoding_problem, encode_input, stream_text
+from wuxia.generate import (DECODING, check_input, decoding_problem, encode_input, passages_for, show_passages,
+                            stream_text)
 
 GRADIO_MISSING = ("The chat page needs Gradio, an optional dependency: pip install -r requirements-chat.txt\n"
                   "(the terminal chat needs nothing more: python sample.py --out_dir=... --interactive)")
@@ -22,9 +25,10 @@ def require_gradio():
 
 
 def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p, repetition_penalty,
-                  seed, max_input_chars, autocast=None):
-    """Yields the text to show, longer each time: an SFT model's answer, or a pretrained model's
-    continuation after the text it was given (as sample.py prints it). An empty seed draws a random one."""
+                  seed, max_input_chars, autocast=None, passages=()):
+    """Yields the text to show, longer each time: an SFT model's answer (reading the passages, for an
+    open-book run: generate.passages_for's), or a pretrained model's continuation after the text it was given
+    (as sample.py prints it). An empty seed draws a random one."""
     problem = (check_input(tokenizer, text, sft, model.config.block_size, max_input_chars)
                or decoding_problem(temperature=temperature, top_k=int(top_k), top_p=top_p,
                                    repetition_penalty=repetition_penalty))
@@ -35,7 +39,8 @@ def answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_
     if shown:
         yield shown
     seed = None if seed is None else int(seed)
-    for piece in stream_text(model, tokenizer, encode_input(tokenizer, text, sft), int(max_new_tokens),
+    prompt_ids = encode_input(tokenizer, text, sft, passages, model.config.block_size)
+    for piece in stream_text(model, tokenizer, prompt_ids, int(max_new_tokens),
                              temperature=temperature, top_k=int(top_k), top_p=top_p,
                              repetition_penalty=repetition_penalty, seed=seed, autocast=autocast):
         shown += piece
@@ -61,9 +66,11 @@ def decoding_controls(gr, settings, max_new_tokens, max_new_tokens_limit, seed):
 
 
 def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, max_new_tokens=256,
-               max_new_tokens_limit=1024, seed=1337, autocast=None, **decoding):
+               max_new_tokens_limit=1024, seed=1337, autocast=None, find_passages=None, **decoding):
     """The page as a gr.Blocks, queued so that several browsers wait their turn (one answer is generated at
-    a time; the model is shared). The keyword arguments are the controls' starting values."""
+    a time; the model is shared). find_passages: retrieval.open_book's function for an open-book run (its
+    passages are shown under the answer), None for a closed-book one. The other keyword arguments are the
+    controls' starting values."""
     gr = require_gradio()
     settings = {**DECODING, **decoding}
 
@@ -71,8 +78,14 @@ def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, ma
         unknown = tokenizer.count_unknown(text or "")
         if unknown:
             gr.Warning(f"{unknown} character(s) are not in the model's vocabulary and are read as <unk>.")
-        yield from answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p,
-                                 repetition_penalty, seed, max_input_chars, autocast)
+        if not find_passages:
+            yield from answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p,
+                                     repetition_penalty, seed, max_input_chars, autocast)
+            return
+        passages = passages_for(find_passages, tokenizer, text or "", model.config.block_size)
+        for shown in answer_stream(model, tokenizer, sft, text, max_new_tokens, temperature, top_k, top_p,
+                                   repetition_penalty, seed, max_input_chars, autocast, passages):
+            yield shown, show_passages(passages)
 
     mode = ("Ask a question: the fine-tuned (SFT) model answers it." if sft else
             "Type the beginning of a text: this pretrained model continues it (completion mode).")
@@ -89,11 +102,15 @@ def build_page(model, tokenizer, sft, title="wuxia-gpt", max_input_chars=500, ma
                     clear = gr.ClearButton(value="Clear")
                 answer = gr.Textbox(label="回答 Answer" if sft else "续写 Continuation", lines=12,
                                     interactive=False, elem_id="answer")
+                outputs = [answer]
+                if find_passages:  # an open-book run: what it read, under the answer
+                    outputs.append(gr.Textbox(label="资料 Passages the answer read", lines=6, interactive=False,
+                                              elem_id="passages"))
             with gr.Column(scale=1):
                 controls = decoding_controls(gr, settings, max_new_tokens, max_new_tokens_limit, seed)
         inputs = [question, *controls]
-        clicked = submit.click(respond, inputs, answer, api_name="answer")
-        entered = question.submit(respond, inputs, answer, api_visibility="private")  # same as Submit
+        clicked = submit.click(respond, inputs, outputs, api_name="answer")
+        entered = question.submit(respond, inputs, outputs, api_visibility="private")  # same as Submit
         stop.click(None, cancels=[clicked, entered])
-        clear.add([question, answer])
+        clear.add([question, *outputs])
     return page.queue(default_concurrency_limit=1, max_size=32)

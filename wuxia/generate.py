@@ -11,6 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from wuxia.configurator import AT_LEAST_0, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL
+from wuxia.retrieval import describe_passage
 from wuxia.sft_format import encode_prompt
 from wuxia.tokenizer import StreamDecoder, decode_all
 
@@ -48,17 +49,48 @@ def decoding_problem(**settings):
 
 def encode_input(tokenizer, text, sft, passages=(), block_size=None):
     """What the model is given for a user's text: an SFT model gets its training template around the
-    question (and, for an open-book run, the passages retrieved for it before the question); a pretrained
-    model simply continues the text. Passages that would leave less than a quarter of block_size for the
-    answer are dropped, the last (least relevant) first."""
+    question (and, for an open-book run, the passages retrieved for it before the question, as many as
+    passages_that_fit keeps); a pretrained model simply continues the text."""
     if not sft:
         return tokenizer.encode(text)
+    return encode_prompt(tokenizer, text, passages_that_fit(tokenizer, text, passages, block_size))
+
+
+def passages_that_fit(tokenizer, question, passages, block_size):
+    """The passages a question's prompt keeps: those that leave at least an eighth of block_size for the
+    answer (an open-book row in training keeps its passages while a sentence of the answer fits), the last
+    (least relevant) dropped first."""
     passages = list(passages)
-    ids = encode_prompt(tokenizer, text, passages)
-    while passages and block_size and len(ids) > block_size * 3 // 4:
+    while passages and block_size and len(encode_prompt(tokenizer, question, passages)) > block_size - block_size // 8:
         passages.pop()
-        ids = encode_prompt(tokenizer, text, passages)
-    return ids
+    return passages
+
+
+def passages_for(find_passages, tokenizer, question, block_size):
+    """The passages an answer reads: what find_passages (retrieval.open_book's function for an open-book run;
+    None for a closed-book one, which reads none) retrieves for the question, as many as fit its prompt. Every
+    script that answers shows these with the answer, and gives them to encode_input."""
+    if find_passages is None:
+        return []
+    return passages_that_fit(tokenizer, question, find_passages(question), block_size)
+
+
+def open_book_summary(checkpoint, open_book=True, index=""):
+    """Whether a run's answers read passages, in words, for banners and evaluation reports: the settings
+    retrieval.open_book(checkpoint, open_book, index) retrieves with."""
+    settings = checkpoint.get("retrieval")
+    if not settings:
+        return "off (a closed-book run)"
+    if not open_book:
+        return "off (--open_book=False)"
+    return f"on: {settings['k']} passages of up to {settings['chars']} characters from {index or settings['index']}"
+
+
+def show_passages(passages):
+    """The passages an open-book answer read, for people: one line each, with its book and place."""
+    if not passages:
+        return "资料：（没有与问题相关的段落）"
+    return "资料：\n" + "\n".join(describe_passage(p) for p in passages)
 
 
 def check_input(tokenizer, text, sft, block_size, max_input_chars=None):

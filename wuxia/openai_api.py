@@ -4,6 +4,10 @@ POST /v1/completions, streamed as server-sent events when "stream" is true.
 Each request's choices are rows of the model's batching engine (wuxia/engine.py); this module turns an
 HTTP request into engine rows and their tokens back into OpenAI's JSON: text decoded as it streams (never
 half a character), stop strings, usage counts, finish reasons, and OpenAI-style errors.
+
+A model fine-tuned open book answers a chat question reading the passages retrieved for it; the response says
+which in an extra field, "passages": [{"book", "place", "text", "score"}], on the chat completion (or on the
+first chunk of a stream), which OpenAI clients ignore. A closed-book model's responses have no such field.
 """
 import asyncio
 import hmac
@@ -11,23 +15,26 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable, Optional
 
 from fastapi import Depends, FastAPI, Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from wuxia.engine import Engine, QueueFull, Request
-from wuxia.generate import DECODING, encode_input
+from wuxia.generate import DECODING, encode_input, passages_for
 from wuxia.tokenizer import StreamDecoder
 
 
 @dataclass
 class ServedModel:
-    """One model the server offers: its engine, tokenizer, and whether it answers questions (SFT)."""
+    """One model the server offers: its engine, tokenizer, whether it answers questions (SFT), and for an
+    open-book run the function that retrieves a question's passages (retrieval.open_book's)."""
     id: str
     engine: Engine
     tokenizer: object
     sft: bool
     created: int
+    find_passages: Optional[Callable] = None
 
 
 class APIError(Exception):
@@ -177,7 +184,10 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
         settings["max_tokens"] = min(max_tokens, limit - len(prompt))
         return settings, n, read_field(body, "seed", None), read_stop(body)
 
-    async def respond(request, body, model, prompt, chat):
+    async def respond(request, body, model, prompt, chat, extra=None):
+        """The response to a request for prompt; extra: more top-level fields of a chat response (of a chat
+        stream: of its first chunk)."""
+        extra = extra or {}
         settings, n, seed, stops = settings_of(body, model, prompt)
         loop, events = asyncio.get_running_loop(), asyncio.Queue()
         rows = []
@@ -241,12 +251,12 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
                 out = [{"index": i, "text": c.text, "logprobs": None, "finish_reason": c.finish_reason}
                        for i, c in enumerate(choices)]
             return {"id": ident, "object": "chat.completion" if chat else "text_completion", "created": created,
-                    "model": model.id, "choices": out, "usage": usage()}
+                    "model": model.id, "choices": out, "usage": usage(), **extra}
 
-        def chunk(choices_part, **extra):
+        def chunk(choices_part, **fields):
             kind = "chat.completion.chunk" if chat else "text_completion"
             return "data: " + json.dumps({"id": ident, "object": kind, "created": created, "model": model.id,
-                                          "choices": choices_part, **extra}, ensure_ascii=False) + "\n\n"
+                                          "choices": choices_part, **fields}, ensure_ascii=False) + "\n\n"
 
         def piece(index, text, finish_reason):
             if chat:
@@ -257,7 +267,7 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
         async def events_stream():
             if chat:  # the first chunk of each choice names the role
                 yield chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                              "finish_reason": None} for i in range(n)])
+                              "finish_reason": None} for i in range(n)], **extra)
             async for index, text, finish_reason in updates(watch_disconnect=False):
                 if finish_reason == "error":  # the status line is sent already: the error is the last event
                     yield f"data: {json.dumps({'error': error_response_body(failed)})}\n\n"
@@ -284,9 +294,12 @@ def build_api(models, api_key=None, max_tokens_default=256, max_tokens_limit=102
             user[-1] = "".join(part.get("text", "") for part in user[-1] if isinstance(part, dict))
         if not user or not isinstance(user[-1], str) or not user[-1].strip():
             raise APIError(400, "'messages' must hold a user message whose content is non-empty text", "messages")
-        # an SFT model answers the last user message in its training template; a pretrained one continues it
-        prompt = encode_input(model.tokenizer, user[-1], model.sft)
-        return await respond(request, body, model, prompt, chat=True)
+        # an SFT model answers the last user message in its training template (an open-book one reading the
+        # passages retrieved for it); a pretrained one continues it
+        passages = passages_for(model.find_passages, model.tokenizer, user[-1], model.engine.block_size)
+        prompt = encode_input(model.tokenizer, user[-1], model.sft, passages, model.engine.block_size)
+        return await respond(request, body, model, prompt, chat=True,
+                             extra={"passages": passages} if model.find_passages else None)
 
     @app.post("/v1/completions", dependencies=[Depends(check_key)])
     async def completions(request: HTTPRequest):

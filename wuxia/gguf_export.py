@@ -59,8 +59,8 @@ def vocabulary(tokenizer, vocab_size):
         raise ValueError(f"its tokenizer has {len(tokens)} tokens, its model only {vocab_size} embeddings")
     padding = range(len(tokens), vocab_size)
     tokens += [f"<unused_{i}>" for i in padding]
+    # control, not unused, for the unigram tokenizer: it would match an unused token's text in a prompt
     types += [TokenType.UNUSED if tokenizer.name == "gpt2" else TokenType.CONTROL] * len(padding)
-    # (a unigram tokenizer matches unused tokens in text; a control token is never matched)
     return dict(tokens=tokens, types=types, scores=[0.0] * len(tokens), eot_id=tokenizer.eot_id, **fields)
 
 
@@ -75,9 +75,9 @@ def gguf_tensors(hf_state, arch, n_layer, n_head):
     """Hugging Face's tensors (torch, float32) under llama.cpp's names, as numpy float32 arrays. The output
     projection is left out when it is the embedding itself: llama.cpp then uses the embedding."""
     names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GPT2 if arch == "gpt2" else gguf.MODEL_ARCH.LLAMA, n_layer)
+    embedding = hf_state["transformer.wte.weight" if arch == "gpt2" else "model.embed_tokens.weight"]
     tensors = {}
     for hf_name, tensor in hf_state.items():
-        embedding = hf_state["transformer.wte.weight" if arch == "gpt2" else "model.embed_tokens.weight"]
         if hf_name == "lm_head.weight" and torch.equal(tensor, embedding):
             continue
         array = tensor.float().numpy()

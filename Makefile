@@ -13,8 +13,12 @@ install:
 	$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q "$(TORCH)"
 	$(PYTHON) -m pip install -q -r requirements.txt
 
+# llama-cpp-python (export.py's GGUF check) compiles llama.cpp from source: the library alone is built, not
+# its multimodal library, tools, examples or tests. Set CMAKE_ARGS for another build (e.g. -DGGML_CUDA=on).
+CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF
+
 install-dev: install
-	$(PYTHON) -m pip install -q -r requirements-dev.txt
+	CMAKE_ARGS="$(CMAKE_ARGS)" $(PYTHON) -m pip install -q -r requirements-dev.txt
 
 # the arena test drives a real browser: Chromium and its driver from the system packages (Debian, Ubuntu)
 browser:

@@ -24,14 +24,14 @@ QUESTION = "郭靖的师父是谁？"
 NEW_TOKENS = 30
 
 
-def make_run(folder, tokenizer, bias=True, arch="gpt2"):
+def make_run(folder, tokenizer, bias=True, arch="gpt2", scale=8):
     config = GPTConfig(block_size=64, vocab_size=50304 if tokenizer.name == "gpt2" else tokenizer.vocab_size,
                        n_layer=2, n_head=2, n_embd=32, bias=bias, arch=arch, rope_theta=500.0)
     torch.manual_seed(0)
     model = GPT(config)
     with torch.no_grad():
         for p in model.parameters():
-            p.mul_(8)
+            p.mul_(scale)
     save_checkpoint({"model": model.state_dict(), "model_args": asdict(config), "tokenizer": tokenizer.to_meta(),
                      "data_kind": "sft", "dataset": "", "iter_num": 0}, os.path.join(folder, BEST))
     model.eval()

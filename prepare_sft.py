@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, at_least, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, UNIT_INTERVAL, at_least, configure
 from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
 from wuxia.jsonl import read_qa_records
-from wuxia.reading import speaker_exercises
+from wuxia.reading import rename_answer, speaker_exercises, speaker_names
 from wuxia.retrieval import answer_passage, load_index, retrieve
 from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
 from wuxia.text import find_input_files
@@ -42,13 +42,15 @@ retrieve_k = 4                 # open book: passages per question
 retrieve_chars = 40            # open book: characters kept of each passage, around its match with the question
 answer_passage_share = 0.5     # open book: share of train rows where one passage is swapped for one that holds
                                # the answer's words, so that reading pays (val rows: as at answer time)
+renamed_share = 0.0            # open book: share of those rows whose answer's name is replaced, in the passages and
+                               # the answer, by another name of the books: only reading answers them (wuxia/reading.py)
 reading_exercises = 0          # open book: train rows added that ask who said a quote of the novels (wuxia/reading.py)
 show = -1                      # >= 0: print train row `show` of data/<dataset> token by token, then exit
 # -----------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:], rules={
     "dataset": NEW_DATASET, "block_size": at_least(8), "val_fraction": FRACTION, "show": at_least(-1),
-    "seed": AT_LEAST_0, "retrieve_k": AT_LEAST_1, "retrieve_chars": at_least(8), "answer_passage_share": FRACTION,
-    "reading_exercises": AT_LEAST_0})
+    "seed": AT_LEAST_0, "retrieve_k": AT_LEAST_1, "retrieve_chars": at_least(8), "answer_passage_share": UNIT_INTERVAL,
+    "renamed_share": UNIT_INTERVAL, "reading_exercises": AT_LEAST_0})
 started = time.time()
 out_dir = dataset_dir(dataset)
 pretrain_dir = dataset_dir(pretrain_data)
@@ -182,7 +184,8 @@ else:
 # reading the passages pays; val rows keep what retrieval gives, as at answer time
 if index:
     rng = random.Random(seed)
-    swapped = 0
+    swapped = renamed_rows = 0
+    names = speaker_names(passage_index) if renamed_share else []
     for example in train_examples:
         if rng.random() >= answer_passage_share:
             continue
@@ -191,9 +194,15 @@ if index:
             continue
         passages = example["passages"][:retrieve_k - 1]
         passages.insert(rng.randrange(len(passages) + 1), found)
-        ids, prompt_len, status = encode_example(tok, example["question"], example["answer"], block_size, passages)
+        answer = example["answer"]
+        if rng.random() < renamed_share:
+            renamed = rename_answer(example["question"], answer, passages, names, rng)
+            if renamed:
+                answer, passages = renamed
+                renamed_rows += 1
+        ids, prompt_len, status = encode_example(tok, example["question"], answer, block_size, passages)
         if ids is not None:
-            example.update(ids=ids, prompt_len=prompt_len, passages=passages)
+            example.update(ids=ids, prompt_len=prompt_len, passages=passages, answer=answer)
             if status == "truncated":
                 example["answer"] = tok.decode(ids[prompt_len:-1])
             swapped += 1
@@ -205,7 +214,7 @@ if index:
             exercises.append({**exercise, "ids": ids, "prompt_len": prompt_len, "source": "reading exercise"})
     train_examples += exercises
     retrieval = {"index": os.path.abspath(index), "k": retrieve_k, "chars": retrieve_chars,
-                 "answer_passage_share": answer_passage_share, "swapped_rows": swapped,
+                 "answer_passage_share": answer_passage_share, "swapped_rows": swapped, "renamed_rows": renamed_rows,
                  "reading_exercises": len(exercises)}
 if not train_examples or not val_examples:
     sys.exit(f"too few usable records to split: {len(train_examples)} train, {len(val_examples)} val "
@@ -273,6 +282,6 @@ if retrieval:
     print(f"open book: {retrieve_k} passages of up to {retrieve_chars} characters per question from {index}; "
           f"{retrieval['swapped_rows']:,} train rows "
           f"({100 * retrieval['swapped_rows'] / (len(train_examples) - retrieval['reading_exercises']):.0f}% of the QA rows) "
-          f"read a passage that holds the answer's words"
+          f"read a passage that holds the answer's words ({retrieval['renamed_rows']:,} of them renamed)"
           + (f"; {retrieval['reading_exercises']:,} reading exercises added" if reading_exercises else ""))
 print(f"see a row: python prepare_sft.py --dataset={dataset} --show=0")

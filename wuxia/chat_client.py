@@ -7,10 +7,13 @@ exponential backoff (a Retry-After header wins); any other HTTP error is a mista
 model, key) and stops at once, saying what to check.
 """
 import json
+import re
 import sys
 import time
 import urllib.error
 import urllib.request
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*)\n\s*```\s*$", re.S)
 
 
 def redact(text, api_key):
@@ -63,3 +66,13 @@ def spaced(requests_per_minute):
         time.sleep(max(0.0, last[0] + interval - time.time()))
         last[0] = time.time()
     return wait
+
+
+def json_reply(content):
+    """The JSON value a reply holds, the whole reply (a ```json fence around it is allowed); ValueError("not
+    JSON") otherwise. Chat models asked for JSON often fence it; anything else around it is not accepted."""
+    fenced = _FENCE.match(content or "")
+    try:
+        return json.loads(fenced.group(1) if fenced else (content or ""))
+    except json.JSONDecodeError:
+        raise ValueError("not JSON") from None

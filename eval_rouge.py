@@ -178,7 +178,7 @@ if flagged:
         lines += [f"- #{r['index']} ({', '.join(reasons)}) Q: {r['question'][:80]!r} A: {r['prediction'][:120]!r}"]
     lines.append("")
 if training:
-    lines += [audit_report(summary["audit"], n), "", f"Training QA: {train_qa}", ""]
+    lines += ["## Memorisation audit", "", audit_report(summary["audit"], n), "", f"Training QA: {train_qa}", ""]
 
 csv_path, md_path = write_report(report_prefix + ".csv", per_question, "\n".join(lines))
 

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from conftest import run_here
+from conftest import run_here, write_pretrain_dataset, write_sft_dataset
+from tiny_datasets import write_random_run
 from wuxia.audit import audit_answer, audit_report, longest_copy, summarize_audit, training_set
 
 TRAIN = [{"question": "郭靖的师父是谁？", "answer": "郭靖的师父是江南七怪和洪七公。"},
@@ -82,3 +83,17 @@ def test_eval_rouge_audits_predictions_against_a_training_file(tmp_path):
     report = (tmp_path / "answers_rouge.md").read_text(encoding="utf-8")
     assert "Warning: 1 of 2 evaluated questions are training questions" in report
     assert "## Memorisation audit" in report
+
+
+def test_the_report_flags_a_run_evaluated_on_its_own_training_questions(tmp_path):
+    tokenizer = write_pretrain_dataset(str(tmp_path / "pre"))
+    write_sft_dataset(str(tmp_path / "sft"), tokenizer)  # its val split repeats its train split
+    meta = json.loads((tmp_path / "sft" / "meta.json").read_text(encoding="utf-8"))
+    write_random_run(str(tmp_path / "run"), meta, str(tmp_path / "sft"))
+    result = run_here("eval_rouge.py", f"--out_dir={tmp_path / 'run'}", "--device=cpu", "--max_new_tokens=4")
+    assert result.returncode == 0, result.stderr
+    assert "Warning: 4 of 4 evaluated questions are training questions" in result.stdout
+    result = run_here("report.py", f"--out_dir={tmp_path / 'run'}", f"--output={tmp_path / 'report'}", "--device=cpu")
+    assert result.returncode == 0, result.stderr
+    report = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    assert "⚠ **run 在自己的训练问题上评估**" in report and "| 4/4 |" in report

@@ -55,10 +55,20 @@ def summarize_audit(audits):
     return summary
 
 
+def audits_from_csv(rows):
+    """The audit fields of eval_rouge.py's rouge.csv rows (text cells) as audit_answer gives them, or [] when
+    the rows hold no audit (a run without a training set)."""
+    if not rows or "trained_question" not in rows[0]:
+        return []
+    return [{"trained_question": r["trained_question"] == "True", "mostly_copied": r["mostly_copied"] == "True",
+             "copy_train_chars": int(r["copy_train_chars"]),
+             **({"copy_novel_chars": int(r["copy_novel_chars"])} if r.get("copy_novel_chars") else {})} for r in rows]
+
+
 def audit_report(summary, questions):
-    """Markdown for the report: a heading, a warning when evaluated questions were trained on, a table."""
+    """Markdown for a report: a warning when evaluated questions were trained on, then a table."""
     trained = round(summary["trained_questions"] * questions)
-    lines = ["## Memorisation audit", ""]
+    lines = []
     if trained:
         lines += [f"Warning: {trained} of {questions} evaluated questions are training questions: their scores show "
                   "what the run memorised, not what it learned. Evaluate on held-out questions.", ""]

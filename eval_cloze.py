@@ -23,7 +23,7 @@ import sys
 import time
 
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference
-from wuxia.cloze import accuracy, make_items, option_scores, spread
+from wuxia.cloze import accuracy, chosen_right, make_items, option_scores, spread
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE, configure
 from wuxia.dataset import dataset_dir, has_meta, load_meta
 from wuxia.device import for_inference, pick_device, weights_format
@@ -84,6 +84,7 @@ test = spread(all_items, items)
 if not test:
     raise SystemExit(f"no items from {' '.join(novels)}: the books need at least {n_options} characters who speak "
                      f"(name + 道) {min_speeches}+ times and held-out sentences that name them")
+books = list(dict.fromkeys(item["source"] for item in test))
 items_path = os.path.splitext(output)[0] + "_items.jsonl"
 os.makedirs(os.path.dirname(items_path) or ".", exist_ok=True)
 with open(items_path, "w", encoding="utf-8") as f:
@@ -97,9 +98,12 @@ for run_dir in out_dir:
     model, _ = for_inference(model, device, dtype)
     t0 = time.time()
     scores = option_scores(model, tokenizer, test, batch_size, device)
+    right = chosen_right(test, scores)
+    by_book = {f"accuracy {book}": sum(r for r, item in zip(right, test) if item["source"] == book) /
+               sum(item["source"] == book for item in test) for book in books}
     results.append({"run": run_dir, "iter": checkpoint.get("iter_num"), "kind": checkpoint.get("data_kind"),
                     "tokenizer": checkpoint["tokenizer"]["tokenizer"], "weights": weights_format(model),
-                    **accuracy(test, scores), "seconds": round(time.time() - t0, 1)})
+                    **accuracy(test, scores), **by_book, "seconds": round(time.time() - t0, 1)})
     if not json:
         print(f"{run_dir}: {len(test)} items in {results[-1]['seconds']:.1f} s")
 
@@ -107,7 +111,9 @@ header = ["run", "iter", "kind", "tokenizer", "items", "accuracy", "chance", "mo
 rows = [[r["run"], str(r["iter"]), r["kind"], r["tokenizer"], str(r["items"]),
          f"{100 * r['accuracy']:.1f}% ± {100 * r['stderr']:.1f}", f"{100 * r['chance']:.1f}%",
          f"{100 * r['most_mentioned']:.1f}%"] for r in results]
-markdown = markdown_table(header, rows)
+by_book_table = markdown_table(["run"] + [f"{book} ({sum(i['source'] == book for i in test)} items)" for book in books],
+                               [[r["run"]] + [f"{100 * r['accuracy ' + book]:.1f}%" for book in books] for r in results])
+markdown = markdown_table(header, rows) + "\n\nAccuracy by book:\n\n" + by_book_table
 notes = (f"{len(test)} items from the last {100 * val_fraction:g}% of {sources} book(s), {n_options} options each "
          f"(seed {seed}; {items_path}). accuracy: the option with the highest log-likelihood per character of option "
          "and the rest of its clause, ± one standard error. most-mentioned baseline: always the option the book names "

@@ -122,6 +122,7 @@ def test_eval_cloze_end_to_end_on_a_random_run(tmp_path):
     summary = json.loads(result.stdout)
     (scored,) = summary["runs"]
     assert scored["items"] == 20 and scored["chance"] == 0.25 and 0 <= scored["accuracy"] <= 1
+    assert scored["accuracy book.txt"] == scored["accuracy"]  # the one book holds every item
     items_file = tmp_path / "report" / "cloze_items.jsonl"
     first = items_file.read_text(encoding="utf-8")
     assert len(first.splitlines()) == 20 and os.path.isfile(tmp_path / "report" / "cloze.md")

@@ -41,8 +41,9 @@ def chat(base_url, model, prompt, api_key="", api_key_env="OPENAI_API_KEY", temp
         except urllib.error.HTTPError as e:
             detail = redact(e.read().decode("utf-8", "replace")[:300], api_key)
             if e.code != 429 and e.code < 500:
-                raise SystemExit(f"{url} refused the request: HTTP {e.code} {detail}\n(check --base_url, --model and "
-                                 f"the key in ${api_key_env})")
+                raise SystemExit(f"{url} refused the request: HTTP {e.code} {detail}\n(the usual causes: a wrong "
+                                 f"--base_url, --model or key in ${api_key_env}, or a prompt longer than the "
+                                 "model's context)")
             problem = f"HTTP {e.code} {detail}"
             if e.headers.get("Retry-After", "").isdigit():
                 wait = float(e.headers["Retry-After"])

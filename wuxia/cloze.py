@@ -155,10 +155,15 @@ def option_scores(model, tokenizer, items, batch_size, device):
     return scores
 
 
+def chosen_right(items, scores):
+    """For each item, whether the best-scored option is the right one."""
+    return [max(range(len(s)), key=s.__getitem__) == item["answer"] for item, s in zip(items, scores)]
+
+
 def accuracy(items, scores):
     """Accuracy, chance level, and the most-mentioned baseline (always the option the book names most)."""
     n = len(items)
-    right = sum(max(range(len(s)), key=s.__getitem__) == item["answer"] for item, s in zip(items, scores))
+    right = sum(chosen_right(items, scores))
     most_mentioned = sum(max(range(len(item["mentions"])), key=item["mentions"].__getitem__) == item["answer"]
                          for item in items)
     return {"items": n, "accuracy": right / n, "chance": sum(1 / len(item["options"]) for item in items) / n,

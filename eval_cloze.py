@@ -24,7 +24,7 @@ import time
 
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference
 from wuxia.cloze import accuracy, chosen_right, make_items, option_scores, spread
-from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE, configure
+from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE, at_least, configure
 from wuxia.dataset import dataset_dir, has_meta, load_meta
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.report import markdown_table, write_report
@@ -46,12 +46,10 @@ output = ""           # the CSV (the Markdown beside it, .md); default: <first o
 json = False          # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
-    "val_fraction": FRACTION, "n_options": AT_LEAST_1, "items": AT_LEAST_1, "context_chars": AT_LEAST_1,
+    "val_fraction": FRACTION, "n_options": at_least(2), "items": AT_LEAST_1, "context_chars": AT_LEAST_1,
     "min_speeches": AT_LEAST_1, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE, "output": OUTPUT_FILE})
 if not out_dir:
     raise SystemExit("name the run(s) to test: python eval_cloze.py --out_dir=out/pretrain_jinyong [more out_dirs]")
-if n_options < 2:
-    raise SystemExit(f"--n_options={n_options}: an item needs at least 2 options")
 device = pick_device(device)
 output = output or os.path.join(out_dir[0], "cloze.csv")
 

@@ -3,8 +3,8 @@ cloud API, or a local server such as Ollama or vLLM) sees each question, its ref
 and gives a score from 0 to 5 with a one-line reason (wuxia/judging.py holds the prompt and the scale).
 
     python judge.py --pred=out/sft/rouge_predictions.jsonl --dry_run      # the prompt, and what it would cost
-    OPENAI_API_KEY=... python judge.py --pred=out/sft/rouge_predictions.jsonl \
-        --base_url=https://api.example.com/v1 --model=some-model --baselines
+    OPENAI_API_KEY=... python judge.py --pred=out/sft/rouge_predictions.jsonl --base_url=https://api.example.com/v1 --model=m
+    python judge.py --pred=out/sft/rouge_predictions.jsonl --base_url=... --model=... --baselines   # + echo, constant
     python judge.py --pred=answers.jsonl --qa=data/qa_test.jsonl --base_url=http://127.0.0.1:11434/v1 --model=qwen2.5:7b
 
 --pred is eval_rouge.py's rouge_predictions.jsonl, or any JSON Lines with question, reference and prediction;

@@ -126,9 +126,11 @@ def test_a_refused_key_stops_at_once_and_is_never_shown(pred, stub):
 
 
 def test_requests_are_spaced_by_the_rate_limit(pred, stub):
-    judge(pred, stub, "--requests_per_minute=600")  # 0.1 s apart
-    times = [t for t, _, _ in stub.requests]
-    assert len(times) == 4 and min(b - a for a, b in zip(times, times[1:])) >= 0.09
+    judge(pred, stub, "--requests_per_minute=120")  # 0.5 s apart
+    arrivals = [t for t, _, _ in stub.requests]
+    # the first request reaches the stub late (urllib's first connection), and on a busy machine any may
+    # arrive a little later than sent: the gaps after the first, with a margin
+    assert len(arrivals) == 4 and min(b - a for a, b in zip(arrivals[1:], arrivals[2:])) >= 0.35
 
 
 def test_baselines_are_judged_on_the_same_questions(pred, stub):

@@ -13,7 +13,11 @@ book reads the passages retrieved for each question, exactly as a user's questio
 settings); --open_book=False asks it without, for comparison. The summary says which.
 
 Rouge-L (wuxia/rouge.py) compares characters for Chinese and words for Latin text; the quality checks are
-in wuxia/quality.py. Writes, in out_dir: rouge.csv (one row per question), rouge.md (the summary) and
+in wuxia/quality.py. The memorisation audit (wuxia/audit.py) finds, for each answer, the longest stretch
+copied from one training answer (train_qa, by default the run's SFT train.jsonl) and, with --novels, from the
+novels, and flags questions that were themselves trained on.
+
+Writes, in out_dir: rouge.csv (one row per question), rouge.md (the summary, the audit included) and
 rouge_predictions.jsonl (question, reference, prediction, stopped, and for an open-book run the passages read:
 re-scorable with --pred). With --pred the reports go beside the predictions file instead: <name>_rouge.csv and
 <name>_rouge.md.
@@ -24,6 +28,7 @@ import sys
 import time
 
 from wuxia import retrieval
+from wuxia.audit import audit_answer, audit_report, summarize_audit, training_set
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
 from wuxia.dataset import records_path
@@ -33,6 +38,7 @@ from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l, typical_answer
+from wuxia.text import cleaned_documents
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"           # the run to evaluate; its reports are written here
@@ -52,11 +58,13 @@ index = ""                    # open book: this passage index (index.py) instead
 device = "auto"               # auto picks cuda > mps > cpu
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
+train_qa = ""                 # the memorisation audit's training QA; default: train.jsonl of the run's SFT dataset
+novels = []                   # the audit also measures copies from these novels (.txt/.jsonl, folders); empty: it does not
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
-    **DECODING_RULES, "qa": EXISTING_PATH, "pred": EXISTING_PATH, "limit": AT_LEAST_0, "beta": POSITIVE,
-    "max_new_tokens": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
+    **DECODING_RULES, "qa": EXISTING_PATH, "pred": EXISTING_PATH, "train_qa": EXISTING_PATH, "limit": AT_LEAST_0,
+    "beta": POSITIVE, "max_new_tokens": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -103,7 +111,7 @@ else:
     decoding = "greedy" if temperature == 0 else (f"temperature {temperature}, top_k {top_k}, top_p {top_p}")
     if repetition_penalty != 1.0:
         decoding += f", repetition penalty {repetition_penalty}"
-    train_qa = os.path.join(checkpoint["dataset"], "train.jsonl")
+    train_qa = train_qa or os.path.join(checkpoint["dataset"], "train.jsonl")
     if not constant_answer and os.path.isfile(train_qa):
         constant_answer = typical_answer([r["answer"] for r in read_qa_records(train_qa)[0]])
     settings.update(checkpoint=out_dir, iter=checkpoint.get("iter_num"), data_kind=checkpoint.get("data_kind"),
@@ -119,13 +127,15 @@ else:
             f.write(json_module.dumps(record, ensure_ascii=False) + "\n")
 
 # -----------------------------------------------------------------------------------------------------------
-# score each answer, then summarize
+# score each answer (and audit it for copies of what the run was trained on), then summarize
+training = training_set(read_qa_records(train_qa)[0]) if train_qa and os.path.isfile(train_qa) else None
+novel_text = "\x00".join(text for _, text in cleaned_documents(novels, "--novels")) if novels else None
 per_question = []
-for index, (q, ref, p, s) in enumerate(zip(questions, references, predictions, stopped)):
+for number, (q, ref, p, s) in enumerate(zip(questions, references, predictions, stopped)):
     score = rouge_l(p, ref, beta)
-    per_question.append({"index": index, "question": q, "reference": ref, "prediction": p,
+    per_question.append({"index": number, "question": q, "reference": ref, "prediction": p,
                          "rouge_p": score["p"], "rouge_r": score["r"], "rouge_f": score["f"],
-                         **answer_quality(p, ref, s)})
+                         **answer_quality(p, ref, s), **(audit_answer(q, p, training, novel_text) if training else {})})
 n = len(per_question)
 
 
@@ -145,6 +155,8 @@ if constant_answer:
     baselines["constant"] = {"name": f"baseline: constant answer “{constant_answer[:12]}…”", "answer": constant_answer,
                              **mean_rouge([constant_answer] * n)}
 summary["baselines"] = baselines
+if training:
+    summary["audit"] = summarize_audit(per_question)
 
 
 def percent(share):
@@ -177,6 +189,8 @@ if flagged:
                                           ("cut by max_new_tokens", r["stopped"] is False)) if bad]
         lines += [f"- #{r['index']} ({', '.join(reasons)}) Q: {r['question'][:80]!r} A: {r['prediction'][:120]!r}"]
     lines.append("")
+if training:
+    lines += ["## Memorisation audit", "", audit_report(summary["audit"], n), "", f"Training QA: {train_qa}", ""]
 
 csv_path, md_path = write_report(report_prefix + ".csv", per_question, "\n".join(lines))
 
@@ -187,4 +201,6 @@ else:
     print(table)
     print()
     print(legend)
+    if training:
+        print(audit_report(summary["audit"], n))
     print(f"saved {csv_path} and {md_path}")

@@ -25,10 +25,9 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 
+from wuxia.chat_client import chat, spaced
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, NON_NEGATIVE, OUTPUT_FILE, POSITIVE, UNIT_INTERVAL, configure
 from wuxia.jsonl import complete_lines
 from wuxia import qa_pairs
@@ -57,11 +56,6 @@ config = configure(globals(), sys.argv[1:], rules={
     "max_tokens": AT_LEAST_1, "requests_per_minute": POSITIVE, "max_retries": AT_LEAST_0,
     "backoff_seconds": NON_NEGATIVE, "timeout_seconds": POSITIVE, "min_grounding": UNIT_INTERVAL})
 api_key = os.environ.get(api_key_env, "")
-
-
-def redact(text):
-    """Text that is safe to print: the key, should a server echo it back, replaced by ***."""
-    return text.replace(api_key, "***") if api_key else text
 
 
 # the passages: every document of the corpus, cleaned, cut at paragraph ends; `passages` spread evenly
@@ -97,50 +91,15 @@ if not model:
     raise SystemExit("name the model the endpoint serves: --model=...  (see the endpoint's /v1/models)")
 
 
-def chat(prompt):
-    """The reply text of one chat request, after retries; SystemExit when the endpoint keeps failing or
-    refuses the request (a wrong key, model or URL is not retried)."""
-    body = json.dumps({"model": model, "temperature": llm_temperature, "max_tokens": max_tokens,
-                       "messages": [{"role": "user", "content": prompt}]}).encode("utf-8")
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    url = base_url.rstrip("/") + "/chat/completions"
-    for attempt in range(max_retries + 1):
-        wait = backoff_seconds * 2 ** attempt
-        try:
-            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-            with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-                reply = json.loads(response.read().decode("utf-8"))
-            return reply["choices"][0]["message"]["content"]
-        except urllib.error.HTTPError as e:
-            detail = redact(e.read().decode("utf-8", "replace")[:300])
-            if e.code != 429 and e.code < 500:
-                raise SystemExit(f"{url} refused the request: HTTP {e.code} {detail}\n(check --base_url, --model and "
-                                 f"the key in ${api_key_env})")
-            problem = f"HTTP {e.code} {detail}"
-            if e.headers.get("Retry-After", "").isdigit():
-                wait = float(e.headers["Retry-After"])
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-            problem = redact(str(getattr(e, "reason", e)))
-        except (ValueError, KeyError, IndexError, TypeError):
-            problem = "the reply is not an OpenAI chat completion (no choices[0].message.content)"
-        if attempt == max_retries:
-            raise SystemExit(f"{url}: {problem}; gave up after {max_retries + 1} tries. Run the same command again "
-                             "to continue where it stopped.")
-        print(f"  {problem}; retrying in {wait:.0f} s", file=sys.stderr)
-        time.sleep(wait)
-
-
 rejected, kept, requests = Counter(), 0, 0
-last_request = 0.0
+wait_turn = spaced(requests_per_minute)
 started = time.time()
 os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
 with open(output, "a", encoding="utf-8") as out, open(progress_path, "a", encoding="utf-8") as progress:
     for number, (source, passage) in enumerate(todo, start=1):
-        time.sleep(max(0.0, last_request + interval - time.time()))
-        last_request = time.time()
-        content = chat(build_prompt(passage))
+        wait_turn()
+        content = chat(base_url, model, build_prompt(passage), api_key, api_key_env, llm_temperature, max_tokens,
+                       max_retries, backoff_seconds, timeout_seconds)
         requests += 1
         passage_kept, passage_rejected = 0, Counter()
         try:

@@ -24,6 +24,7 @@ import sys
 from datetime import datetime, timezone
 
 from bench.common import describe_machine, timed
+from wuxia.audit import audit_report, audits_from_csv, summarize_audit
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference, model_from_checkpoint
 from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device
@@ -281,6 +282,18 @@ if ppl_found:
         lines += ["![每字符比特](bits_per_char.png)", ""]
 else:
     lines += ["没有运行做过困惑度评估。", ""]
+cloze_rows = {os.path.normpath(row["run"]): row for run in runs if os.path.isfile(in_run(run, "cloze.csv"))
+              for row in read_csv(in_run(run, "cloze.csv"))}
+cloze_found = [(run, cloze_rows[os.path.normpath(run)]) for run in runs if os.path.normpath(run) in cloze_rows]
+if cloze_found:
+    lines += ["### 知识测试（从小说验证部分自动生成的人名选择题，eval_cloze.py）", "",
+              markdown_table(["运行", "题数", "正确率", "随机猜", "总选出现最多的人名"],
+                             [[names[run], r["items"], f"{100 * float(r['accuracy']):.1f}% ± "
+                               f"{100 * float(r['stderr']):.1f}", f"{100 * float(r['chance']):.1f}%",
+                               f"{100 * float(r['most_mentioned']):.1f}%"] for run, r in cloze_found]), "",
+              "每题是验证文本中的一句话，去掉一个人名，从同一本书的几个人名中选：按模型给“人名 + 句子余下部分”的每字符对数似然选最高的。", ""]
+else:
+    lines += ["知识测试（人名选择题）：还没有做，`python eval_cloze.py --out_dir=<运行> --input=<小说>` 生成 cloze.csv。", ""]
 
 # 6. Rouge-L and answer quality, the baselines included
 lines += ["## 6. Rouge-L 与回答质量", ""]
@@ -315,6 +328,13 @@ if rouge_table:
         lines += ["![Rouge-L](rouge_l.png)", ""]
 else:
     lines += ["没有运行做过 Rouge-L 评估。", ""]
+for run, rows in per_question.items():
+    audits = audits_from_csv(rows)
+    if audits:
+        summary = summarize_audit(audits)
+        flag = (f"⚠ **{names[run]} 在自己的训练问题上评估**：下面的分数反映记住了什么，不是学到了什么。"
+                if summary["trained_questions"] else f"{names[run]}：")
+        lines += [f"记忆审计（答案从训练答案抄了多少）：{flag}", "", audit_report(summary, len(audits)), ""]
 
 # 7. samples: continuations, and answers for the four kinds of question
 lines += ["## 7. 生成样例", "", "### 续写与回答（samples.txt）", ""]

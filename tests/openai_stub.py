@@ -1,10 +1,17 @@
 """A tiny OpenAI-compatible chat endpoint for tests (POST /v1/chat/completions), run in a thread on a free
-localhost port. Its mode decides the replies: "good" writes grounded pairs from the passage in the prompt;
-"broken" cycles through the ways a model's output goes wrong; "fail" answers HTTP 500; "flaky" answers 503
-twice, then as "good"; "unauthorized" answers 401 with the Authorization header echoed back (as a careless
-server might). Every request is recorded: (time, headers, body)."""
+localhost port. Its mode decides the replies: A prompt with a passage (make_qa.py's) is
+answered with question–answer pairs, a prompt with a student's answer (judge.py's) with a judgement. "good"
+writes grounded pairs from the passage, or a judgement (5 when the answer is the reference, 0 when it is
+empty, else 2); "broken" cycles through the ways a model's output goes wrong; "fail" answers HTTP 500;
+"flaky" answers 503 twice, then as "good"; "unauthorized" answers 401 with the Authorization header echoed
+back (as a careless server might). Every request is recorded: (time, headers, body)."""
+import contextlib
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +50,24 @@ def broken_replies(passage):
     ]
 
 
+def good_judgement(prompt):
+    reference, answer = re.search("【参考答案】(.*)\n【学生回答】(.*)\n评分标准", prompt, re.S).groups()
+    score = 5 if answer.strip() == reference.strip() else 0 if not answer.strip() else 2
+    return json.dumps({"score": score, "reason": f"stub: {score}"}, ensure_ascii=False)
+
+
+# judgements that must all be refused, then one valid one
+BROKEN_JUDGEMENTS = [
+    "这个回答基本正确，给4分。",                                       # not JSON (a score in words is no score)
+    json.dumps({"score": 7, "reason": "太好了"}, ensure_ascii=False),  # off the scale
+    json.dumps({"score": "4", "reason": "字符串"}, ensure_ascii=False),  # not an integer
+    json.dumps({"score": 3}),                                         # no reason
+    json.dumps({"score": 4.5, "reason": "半分"}, ensure_ascii=False),  # not an integer
+    json.dumps({"score": 3, "reason": "第一行\n第二行"}, ensure_ascii=False),  # not one line
+    "```json\n" + json.dumps({"score": 4, "reason": "有围栏也可以"}, ensure_ascii=False) + "\n```",  # valid
+]
+
+
 class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):  # quiet
         pass
@@ -72,12 +97,19 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(401, {"error": {"message": f"invalid key: {self.headers.get('Authorization')}"}})
         if mode == "flaky" and count <= 2:
             return self.reply(503, {"error": {"message": "overloaded"}}, [("Retry-After", "0")])
-        passage = re.search("<<<\n(.*)\n>>>", body["messages"][-1]["content"], re.S).group(1)
+        prompt = body["messages"][-1]["content"]
+        if "【学生回答】" in prompt:
+            content = BROKEN_JUDGEMENTS[(count - 1) % len(BROKEN_JUDGEMENTS)] if mode == "broken" else good_judgement(prompt)
+            return self.reply_content(body, count, content)
+        passage = re.search("<<<\n(.*)\n>>>", prompt, re.S).group(1)
         if mode == "broken":
             replies = broken_replies(passage)
             content = replies[(count - 1) % len(replies)]
         else:
             content = json.dumps(good_pairs(passage), ensure_ascii=False)
+        self.reply_content(body, count, content)
+
+    def reply_content(self, body, count, content):
         self.reply(200, {"id": f"chatcmpl-{count}", "object": "chat.completion", "model": body.get("model"),
                          "choices": [{"index": 0, "finish_reason": "stop",
                                       "message": {"role": "assistant", "content": content}}]})
@@ -90,3 +122,30 @@ def start(mode="good"):
     server.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+@contextlib.contextmanager
+def serve_py(run_dir, votes_path):
+    """The project's own serve.py serving run_dir on a free port, for tests of its clients (make_qa.py,
+    judge.py); yields its base URL once it listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    server = subprocess.Popen([sys.executable, os.path.join(root, "serve.py"), f"--out_dir={run_dir}", f"--port={port}",
+                               "--device=cpu", f"--votes={votes_path}"], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline, "serve.py did not listen within 120 s"
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

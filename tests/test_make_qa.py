@@ -4,15 +4,11 @@ but never shown or written, retries, rate limit, resume, dry run; and the pure c
 One test runs make_qa.py against the project's own serve.py too."""
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
 import openai_stub
-from conftest import ROOT, run
+from conftest import run
 from tiny_datasets import write_pretrain, write_random_run
 from wuxia.qa_pairs import KINDS, build_prompt, check_pair, grounding, parse_reply, question_kind, split_passages
 
@@ -173,38 +169,16 @@ def test_question_kinds():
     assert question_kind("《登鹳雀楼》是谁写的？") == "其他"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_against_the_projects_serve_py(corpus, tmp_path):
     """The real plumbing: a tiny (random-weight) SFT model behind serve.py. Its replies are not JSON pairs,
     so they are all rejected and counted; what is checked is that requests and replies go through."""
     meta = write_pretrain(str(tmp_path / "pre"), ["".join(STORY)], ["郭靖"])
     write_random_run(str(tmp_path / "run"), meta, str(tmp_path / "pre"), block_size=1024)  # the prompt fits
-    port = free_port()
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "serve.py"), f"--out_dir={tmp_path / 'run'}",
-                               f"--port={port}", "--device=cpu", f"--votes={tmp_path / 'votes.jsonl'}"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert server.poll() is None, server.stderr.read().decode()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline, "serve.py did not listen within 120 s"
-                time.sleep(0.5)
+    with openai_stub.serve_py(tmp_path / "run", tmp_path / "votes.jsonl") as base_url:
         result = run("make_qa.py", f"--input={corpus / 'raw'}", f"--output={corpus / 'qa.jsonl'}",
-                     f"--base_url=http://127.0.0.1:{port}/v1", "--model=run", "--passage_chars=40", "--passages=2",
+                     f"--base_url={base_url}", "--model=run", "--passage_chars=40", "--passages=2",
                      "--requests_per_minute=6000", "--timeout_seconds=300", "--max_tokens=200")
         summary = json.loads((corpus / "qa.make_qa.json").read_text(encoding="utf-8"))
         assert summary["passages"] == 2 and "this run: 2 requests" in result.stdout
         for record in read_jsonl(corpus / "qa.jsonl"):  # whatever was kept is a whole, grounded record
             assert record["question"] and record["answer"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

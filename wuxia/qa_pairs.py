@@ -9,6 +9,7 @@ question_kind() to show one sample answer of each kind.
 import json
 import re
 
+from wuxia.chat_client import json_reply
 from wuxia.quality import normalize_for_match
 
 KINDS = ("人物介绍", "情节", "人物关系", "其他")
@@ -22,7 +23,6 @@ _KIND_PATTERNS = [
 ]
 
 _CJK = re.compile("[\u4e00-\u9fff]")
-_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*)\n\s*```\s*$", re.S)
 
 
 def question_kind(question):
@@ -48,12 +48,7 @@ def build_prompt(passage, kinds=KINDS):
 def parse_reply(content):
     """The list of pairs in a model's reply, or raise ValueError saying why there is none. The reply must be
     JSON: an object with a "pairs" list, or the list itself (a ```json fence around it is allowed)."""
-    fenced = _FENCE.match(content or "")
-    text = fenced.group(1) if fenced else (content or "")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError("not JSON") from None
+    data = json_reply(content)
     pairs = data.get("pairs") if isinstance(data, dict) else data
     if not isinstance(pairs, list) or not pairs:
         raise ValueError("no pairs")

@@ -372,3 +372,12 @@ def read_documents(path, stats):
             stats["replaced_bytes"] += bad_bytes + len(_LONE_SURROGATES.findall(text))
             yield _LONE_SURROGATES.sub("\ufffd", text)
     stats["sha256"] = digest.hexdigest()
+
+
+def cleaned_documents(patterns, setting="--input"):
+    """(source, cleaned text) of every document of the files that patterns name (as find_input_files), read
+    and cleaned as prepare.py does by default: for tools that read the user's novels themselves (the
+    knowledge test, the memorisation audit). source is the file name, plus #N for a JSON Lines article."""
+    for path in find_input_files(patterns, setting, extensions=(".txt", ".jsonl")):
+        for number, text in enumerate(read_documents(path, {})):
+            yield os.path.basename(path) + (f"#{number}" if is_jsonl(path) else ""), clean_text(text)[0]

@@ -23,7 +23,8 @@ from wuxia.configurator import settings_section
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
 ALWAYS_VALID = {"help"}                  # every script answers --help (the configurator)
-EXTERNAL_COMMANDS = {"torchrun", "pip", "curl", "npm", "apt-get", "git", "flock"}  # their own --options
+EXTERNAL_COMMANDS = {"torchrun", "pip", "curl", "npm", "apt-get", "git", "flock",
+                     "llama-cli", "llama-server", "ollama"}  # their own --options
 SKIPPED_FOLDERS = {".git", "out", "__pycache__", ".venv", "node_modules", ".pytest_cache"}
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")

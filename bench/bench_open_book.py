@@ -21,7 +21,7 @@ from bench.common import describe_machine  # noqa: E402
 from wuxia.checkpoint import load_for_inference  # noqa: E402
 from wuxia.configurator import AT_LEAST_1, configure  # noqa: E402
 from wuxia.device import for_inference  # noqa: E402
-from wuxia.generate import DECODING, answer_questions  # noqa: E402
+from wuxia.generate import DECODING, answer_questions, passages_for  # noqa: E402
 from wuxia.jsonl import read_questions  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import describe_passage, open_book  # noqa: E402
@@ -45,8 +45,8 @@ sample_questions = [q for q, _ in read_questions(sample)][:sample_n] if sample e
 
 
 def ask(model, tokenizer, autocast, find_passages, questions):
-    """(answers, passages) for the questions, greedy with the project's decoding defaults."""
-    passages = [find_passages(q) if find_passages else [] for q in questions]
+    """(answers, the passages each answer read) for the questions, greedy with the project's decoding defaults."""
+    passages = [passages_for(find_passages, tokenizer, q, model.config.block_size) for q in questions]
     answers, _ = answer_questions(model, tokenizer, questions, model.config.block_size, batch_size, 1337,
                                   passages=passages, autocast=autocast, **DECODING)
     return answers, passages

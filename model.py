@@ -1,7 +1,7 @@
 """The GPT in two architectures, chosen by GPTConfig.arch:
   - "gpt2": nanoGPT's (learned positions, pre-LayerNorm blocks, GELU MLP), the course's model;
   - "llama": rotary positions, RMSNorm, a SwiGLU MLP and no biases, which learns more per FLOP on small
-    budgets (bench/bench_recipe.py measures it) and is what Hugging Face's LlamaForCausalLM computes.
+    budgets (bench/sweep_pretrain.py compares the two at equal CPU time) and is what Hugging Face's LlamaForCausalLM computes.
 Both tie the input and output embeddings and use causal attention through scaled_dot_product_attention,
 plus two things a chat model needs:
   - a loss over the supervised targets only (loss_mask), so SFT learns the answers and not the prompts;
@@ -9,7 +9,7 @@ plus two things a chat model needs:
 Generation itself (sampling, stop tokens, streaming) lives in wuxia/generate.py.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -146,7 +146,7 @@ class GPT(nn.Module):
         if config.arch not in ("gpt2", "llama"):
             raise ValueError(f"unknown arch {config.arch!r}: use 'gpt2' or 'llama'")
         if config.arch == "llama":
-            config.bias = False
+            config = replace(config, bias=False)  # a copy: the caller's config stays as it was given
         self.config = config
         layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
         if config.arch == "gpt2":

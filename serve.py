@@ -23,8 +23,8 @@ import torch
 
 from wuxia import retrieval
 from wuxia.chat_page import require_gradio
-from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import configure
+from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, at_least, configure
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import open_book_summary
 
@@ -47,7 +47,10 @@ num_threads = 0               # CPU threads for torch; 0 leaves torch's default 
 open_book = True              # a run fine-tuned open book reads the passages retrieved for each question; False: none
 index = ""                    # open book: this passage index (index.py) instead of the one each run was trained with
 # -----------------------------------------------------------------------------------------------------------
-configure(globals(), sys.argv[1:])
+configure(globals(), sys.argv[1:], rules={
+    "checkpoint": CHECKPOINT_CHOICE, "port": at_least(1), "max_batch": AT_LEAST_1, "max_waiting": AT_LEAST_0,
+    "max_tokens_default": AT_LEAST_1, "max_tokens_limit": AT_LEAST_1, "max_n": AT_LEAST_1, "device": DEVICE,
+    "dtype": DTYPE, "num_threads": AT_LEAST_0})
 if host not in ("127.0.0.1", "localhost", "::1") and not api_key and not no_auth:
     raise SystemExit(f"--host={host} lets other machines reach this server. Give it a key, --api_key=SOME_SECRET "
                      "(clients send it as 'Authorization: Bearer SOME_SECRET'), or pass --no_auth to serve "

@@ -296,7 +296,10 @@ def configure(namespace, argv, rules=None):
     else:
         settings = [k for k, v in namespace.items() if _is_setting(k, v)]
     if "--help" in argv or "-h" in argv:
-        print(help_text(namespace, section, settings, rules))
+        try:
+            print(help_text(namespace, section, settings, rules), flush=True)
+        except BrokenPipeError:  # `--help | head`: the reader left; say nothing more (Python's own advice)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0)
     sys.excepthook = _machine_error_hook
     given_on_command_line = set()

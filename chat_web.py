@@ -19,7 +19,7 @@ from wuxia.chat_page import build_page, require_gradio
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, Rule, configure
 from wuxia.device import for_inference, pick_device, weights_format
-from wuxia.generate import DECODING, DECODING_RULES, open_book_summary
+from wuxia.generate import DECODING, DECODING_RULES
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"
@@ -52,7 +52,7 @@ sft = ckpt.get("data_kind") == "sft"
 find_passages = retrieval.open_book(ckpt, open_book, index)  # None: a closed-book run, or --open_book=False
 title = f"wuxia-gpt · {out_dir} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"
 print(f"{title}: on {device}, {weights_format(model, autocast)}"
-      + (f"; open book {open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
+      + (f"; open book {retrieval.open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
 
 page = build_page(model, tokenizer, sft, title=title, max_input_chars=max_input_chars,
                   max_new_tokens=max_new_tokens, max_new_tokens_limit=max_new_tokens_limit,

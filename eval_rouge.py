@@ -33,7 +33,7 @@ from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device, weights_format
-from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, open_book_summary, passages_for
+from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, passages_for
 from wuxia.jsonl import read_qa_records, read_records
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
@@ -116,7 +116,7 @@ else:
         constant_answer = typical_answer([r["answer"] for r in read_qa_records(train_qa)[0]])
     settings.update(checkpoint=out_dir, iter=checkpoint.get("iter_num"), data_kind=checkpoint.get("data_kind"),
                     qa=qa, weights=weights_format(model, autocast), decoding=decoding,
-                    open_book=open_book_summary(checkpoint, open_book, index),
+                    open_book=retrieval.open_book_summary(checkpoint, open_book, index),
                     max_new_tokens=max_new_tokens or model.config.block_size,
                     seed=seed, generation_seconds=round(seconds, 1))
     with open(os.path.join(out_dir, "rouge_predictions.jsonl"), "w", encoding="utf-8") as f:

@@ -279,9 +279,9 @@ print(f"rows: {len(train_examples):,} train, {len(val_examples):,} val; tokens p
       f"{np.mean(answer_tokens):.0f}); {tok.to_meta()['tokenizer']} tokenizer, {dtype.name} -> {out_dir}/  "
       f"in {time.time() - started:.1f} s")
 if retrieval:
+    qa_rows = len(train_examples) - retrieval["reading_exercises"]
     print(f"open book: {retrieve_k} passages of up to {retrieve_chars} characters per question from {index}; "
-          f"{retrieval['swapped_rows']:,} train rows "
-          f"({100 * retrieval['swapped_rows'] / (len(train_examples) - retrieval['reading_exercises']):.0f}% of the QA rows) "
+          f"{retrieval['swapped_rows']:,} train rows ({100 * retrieval['swapped_rows'] / qa_rows:.0f}% of the QA rows) "
           f"read a passage that holds the answer's words ({retrieval['renamed_rows']:,} of them renamed)"
           + (f"; {retrieval['reading_exercises']:,} reading exercises added" if reading_exercises else ""))
 print(f"see a row: python prepare_sft.py --dataset={dataset} --show=0")

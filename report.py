@@ -28,7 +28,8 @@ from wuxia.audit import audit_report, audits_from_csv, summarize_audit
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference, model_from_checkpoint
 from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import DECODING, encode_input, generate, show_passages
+from wuxia.generate import DECODING, encode_input, generate
+from wuxia.retrieval import show_passages
 from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
 from wuxia import qa_pairs
 from wuxia.qa_pairs import question_kind

@@ -18,8 +18,9 @@ from wuxia import retrieval
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device, weights_format
-from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate,
-                            open_book_summary, passages_for, show_passages, stream_text, trim_to_sentence)
+from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate, passages_for,
+                            stream_text, trim_to_sentence)
+from wuxia.retrieval import open_book_summary, show_passages
 from wuxia.text import read_text
 
 # -----------------------------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from wuxia.chat_page import require_gradio
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, at_least, configure
 from wuxia.device import for_inference, pick_device
-from wuxia.generate import open_book_summary
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = ["out/sft"]         # run folders to serve, one model each: --out_dir=out/sft out/pretrain_jinyong
@@ -80,7 +79,7 @@ for folder, model_id in zip(out_dir, model_ids):
     models[model_id] = ServedModel(model_id, engine, tokenizer, sft, int(time.time()), find_passages)
     print(f"{model_id}: {'SFT, answers questions' if sft else 'pretrained, continues text'}; "
           f"{model.num_params() / 1e6:.2f}M parameters, context {model.config.block_size} tokens, on {device}"
-          + (f"; open book {open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
+          + (f"; open book {retrieval.open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
 
 app = build_api(models, api_key=api_key or None, max_tokens_default=max_tokens_default,
                 max_tokens_limit=max_tokens_limit, max_n=max_n)

@@ -1,7 +1,8 @@
 """Retrieval recall: how often the passages retrieved for a question hold its answer, per question file and
 per number of passages k, for passages cut to the characters the model reads (--chars) and whole.
 
-    python bench/bench_retrieval.py --index=data/jinyong_index --probe=data/jinyong_probe.jsonl --probe=data/bixuejian_probe.jsonl
+    python bench/bench_retrieval.py --index=data/jinyong_index --probe=data/jinyong_probe.jsonl \
+        --probe=data/bixuejian_probe.jsonl
     python bench/bench_retrieval.py --novels=../shared/jinyong/novels --passage_chars=100,150,200   # indexes in memory
 
 A probe question counts as found at k when one of its "names" (the answers' names, checked in the novels)
@@ -37,7 +38,8 @@ for path in probe:
 
 indexes = []
 if index:
-    indexes.append((f"{index} ({load_index(index).meta['passage_chars']} chars)", load_index(index)))
+    loaded = load_index(index)
+    indexes.append((f"{index} ({loaded.meta['passage_chars']} chars)", loaded))
 else:
     if not novels:
         sys.exit("name an index (--index=data/jinyong_index) or the novels to index (--novels=FOLDER)")

@@ -20,8 +20,8 @@ from tiny_datasets import write_pretrain, write_random_run
 from wuxia import generate as generation
 from wuxia import retrieval
 from wuxia.checkpoint import load_for_inference
-from wuxia.generate import encode_input, show_passages
-from wuxia.retrieval import build_index, describe_passage, load_index, retrieve, save_index
+from wuxia.generate import encode_input
+from wuxia.retrieval import build_index, describe_passage, load_index, retrieve, save_index, show_passages
 from wuxia.sft_format import PASSAGES_HEADER, encode_example, encode_prompt, format_prompt, loss_masks
 from wuxia.tokenizer import CharTokenizer, tokenizer_from_meta
 

@@ -15,7 +15,8 @@ import time
 import httpx
 
 from wuxia.chat_page import decoding_controls, require_gradio
-from wuxia.generate import DECODING, show_passages
+from wuxia.generate import DECODING
+from wuxia.retrieval import show_passages
 from wuxia.report import markdown_table
 
 VOTES = {"left": "Left is better", "right": "Right is better", "tie": "Tie", "both_bad": "Both are bad"}

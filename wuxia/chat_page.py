@@ -8,8 +8,8 @@ with the same settings. A run fine-tuned open book reads the passages retrieved 
 sample.py does), and the page shows them under the answer. Gradio is imported only when the page is built: it
 is an optional dependency.
 """
-from wuxia.generate import (DECODING, check_input, decoding_problem, encode_input, passages_for, show_passages,
-                            stream_text)
+from wuxia.generate import DECODING, check_input, decoding_problem, encode_input, passages_for, stream_text
+from wuxia.retrieval import show_passages
 
 GRADIO_MISSING = ("The chat page needs Gradio, an optional dependency: pip install -r requirements-chat.txt\n"
                   "(the terminal chat needs nothing more: python sample.py --out_dir=... --interactive)")

@@ -11,7 +11,6 @@ import torch
 from torch.nn import functional as F
 
 from wuxia.configurator import AT_LEAST_0, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL
-from wuxia.retrieval import describe_passage
 from wuxia.sft_format import encode_prompt
 from wuxia.tokenizer import StreamDecoder, decode_all
 
@@ -73,24 +72,6 @@ def passages_for(find_passages, tokenizer, question, block_size):
     if find_passages is None:
         return []
     return passages_that_fit(tokenizer, question, find_passages(question), block_size)
-
-
-def open_book_summary(checkpoint, open_book=True, index=""):
-    """Whether a run's answers read passages, in words, for banners and evaluation reports: the settings
-    retrieval.open_book(checkpoint, open_book, index) retrieves with."""
-    settings = checkpoint.get("retrieval")
-    if not settings:
-        return "off (a closed-book run)"
-    if not open_book:
-        return "off (--open_book=False)"
-    return f"on: {settings['k']} passages of up to {settings['chars']} characters from {index or settings['index']}"
-
-
-def show_passages(passages):
-    """The passages an open-book answer read, for people: one line each, with its book and place."""
-    if not passages:
-        return "资料：（没有与问题相关的段落）"
-    return "资料：\n" + "\n".join(describe_passage(p) for p in passages)
 
 
 def check_input(tokenizer, text, sft, block_size, max_input_chars=None):

@@ -89,7 +89,7 @@ def cut_passages(paragraphs, passage_chars):
     for number, paragraph in enumerate(paragraphs, start=1):
         if has_chapters and CHAPTER_HEADING.match(paragraph):
             flush()
-            chapter = paragraph.split()[0] if " " in paragraph else re.split("[\u3000]", paragraph)[0]
+            chapter = paragraph.split()[0]  # 第一回 风雪惊变 -> 第一回 (str.split also splits at U+3000)
             continue
         for sentence in sentences(paragraph):
             while len(sentence) > passage_chars:  # one overlong sentence: cut it
@@ -249,6 +249,7 @@ def load_index(folder, check_sources=True, warn=print):
     import bm25s
 
     meta_path = os.path.join(folder, INDEX_FILE)
+    meta = {}
     if not os.path.isfile(meta_path):
         raise SystemExit(f"no passage index in {folder}: build one with python index.py --input=<folder of novels> "
                          f"--index={folder}")
@@ -266,7 +267,7 @@ def load_index(folder, check_sources=True, warn=print):
             raise ValueError("the BM25 matrices and the passages differ in length")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise SystemExit(f"the passage index in {folder} is damaged ({type(e).__name__}: {e}); "
-                         + rebuild_hint(locals().get("meta") or {}, folder))
+                         + rebuild_hint(meta, folder))
     if check_sources:
         changed, missing = stale_sources(meta)
         if changed:
@@ -292,3 +293,21 @@ def open_book(checkpoint, enabled=True, index="", warn=print):
 def describe_passage(passage):
     """One line that says where a passage is from and what it says: 《射雕英雄传》第120段：……"""
     return f"《{passage['book']}》{passage['place']}：{passage['text']}"
+
+
+def open_book_summary(checkpoint, open_book=True, index=""):
+    """Whether a run's answers read passages, in words, for banners and evaluation reports: the settings
+    open_book(checkpoint, open_book, index) retrieves with."""
+    settings = checkpoint.get("retrieval")
+    if not settings:
+        return "off (a closed-book run)"
+    if not open_book:
+        return "off (--open_book=False)"
+    return f"on: {settings['k']} passages of up to {settings['chars']} characters from {index or settings['index']}"
+
+
+def show_passages(passages):
+    """The passages an open-book answer read, for people: one line each, with its book and place."""
+    if not passages:
+        return "资料：（没有与问题相关的段落）"
+    return "资料：\n" + "\n".join(describe_passage(p) for p in passages)

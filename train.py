@@ -26,7 +26,7 @@ from wuxia.checkpoint import BEST, LAST, checkpoint_path, load_checkpoint, model
 from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, BELOW_ONE, DEVICE, DTYPE, NON_NEGATIVE, OUTPUT_DIR, POSITIVE,
                                 Rule, configure, one_of)
 from wuxia.dataset import check_rows_fit, check_tokenizer, dataset_dir, load_meta, load_split
-from wuxia.device import pick_device, precision
+from wuxia.device import compile_for_training, pick_device, precision
 from wuxia.tokenizer import tokenizer_from_meta
 
 # -----------------------------------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ plot = True                   # write out_dir/loss.png at the end
 seed = 1337
 device = "auto"               # auto picks cuda > mps > cpu
 dtype = "auto"                # auto: bfloat16 on CUDA when supported, else float16; on a CPU bfloat16 where it is native, else float32
-compile = False               # torch.compile the model (CUDA; worth it for long runs)
+compile = False               # torch.compile the model: a faster step after a compile of ~10-60 s; falls back if it fails
 num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------
 config = configure(globals(), sys.argv[1:], rules={
@@ -158,10 +158,6 @@ if optimizer_state is not None:
     optimizer.load_state_dict(optimizer_state)
 scaler = torch.amp.GradScaler(device_type, enabled=(dtype == "float16"))
 raw_model = model
-if compile:
-    model = torch.compile(model)
-if ddp:
-    model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == "cuda" else None)
 
 # -----------------------------------------------------------------------------------------------------------
 # batches: each a pure function of (seed, iteration, micro-step, rank), so resume repeats nothing and skips nothing
@@ -269,8 +265,20 @@ def stop_if_diverged():
 
 # -----------------------------------------------------------------------------------------------------------
 # the loop
+t_start = time.time()  # elapsed time counts compiling too
+if compile:
+    def first_step(compiled):
+        x, y, *mask = train_batch(iter_num, 0)
+        with autocast:
+            _, loss = compiled(x, y, mask[0] if mask else None)
+        scaler.scale(loss).backward()
+    model, compile_seconds = compile_for_training(model, first_step)
+    if model is not raw_model:
+        log(f"compiled the model in {compile_seconds:.0f} s (torch.compile)")
+if ddp:
+    model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device_type == "cuda" else None)
 diverged_at = torch.tensor(-1, device=device)
-start_iter, t_start = iter_num, time.time()
+start_iter = iter_num
 tokens_per_iter = gradient_accumulation_steps * world_size * batch_size * sequence_len
 log(f"{max_iters - iter_num} iterations to go, up to {tokens_per_iter:,} tokens each; "
     f"log in {log_path}, checkpoints in {out_dir}/")

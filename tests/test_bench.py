@@ -30,11 +30,15 @@ def number(cell):
 
 
 def test_bench_train_tiny():
-    stdout = run("bench/bench_train.py", "--tiny", *ONE_THREAD, timeout=120).stdout
-    [row] = table_rows(stdout, "| device, dtype | tokens/iter | ms/iter | tokens/s")
-    assert row[0] == f"cpu, {precision('cpu')[0]}" and row[1] == "128"  # bfloat16 where the CPU has it natively
-    assert number(row[2]) > 0 and number(row[3]) > 0 and row[8] == "- (CPU)"
-    assert "bench_train on" in stdout
+    stdout = run("bench/bench_train.py", "--tiny", *ONE_THREAD, timeout=300).stdout
+    eager, compiled = table_rows(stdout, "| step | compile | ms/iter | tokens/s")
+    dtype = precision("cpu")[0]  # bfloat16 where the CPU has it natively
+    assert eager[0] == f"eager, {dtype}" and compiled[0] == f"compiled, {dtype}"
+    assert eager[1] == "-" and number(compiled[1]) >= 0 and eager[4] == "1.00x"
+    assert all(number(row[2]) > 0 and number(row[3]) > 0 and row[8] == "- (CPU)" for row in (eager, compiled))
+    phases = table_rows(stdout, "| step | batch | forward | backward")
+    assert [row[0] for row in phases] == ["eager", "compiled"] and all(number(cell) >= 0 for cell in phases[0][1:])
+    assert "bench_train on" in stdout and "native bfloat16 matmuls:" in stdout
 
 
 def test_bench_sft_tiny_generated_and_from_a_qa_file(tmp_path):

@@ -75,3 +75,24 @@ def weights_format(model, autocast=None):
     if any(isinstance(m, Int8Linear) for m in model.modules()):
         return "int8 weights"
     return f"{str(next(model.parameters()).dtype).removeprefix('torch.')} weights"
+
+
+def compile_for_training(model, first_step):
+    """torch.compile(model), compiled now by running first_step(compiled) once (a forward and a backward pass:
+    both graphs), so that the compile time is paid and reported before the progress line's clock starts
+    counting iterations. Where compiling fails (no C++ compiler for inductor's CPU kernels, an unsupported device
+    or PyTorch build), says so in one line and returns the model as it was: training goes on uncompiled.
+    Returns (model to train, seconds spent compiling). The gradients of the trial step are cleared."""
+    import time
+    started = time.time()
+    compiled = torch.compile(model)
+    try:
+        first_step(compiled)
+    except Exception as error:  # noqa: BLE001 -- any failure inside the compiler means: train without it
+        torch._dynamo.reset()
+        reason = (str(error).strip().splitlines() or [""])[0][:200]
+        print(f"torch.compile does not work here ({type(error).__name__}: {reason}); training without it")
+        compiled = model
+    finally:
+        model.zero_grad(set_to_none=True)
+    return compiled, time.time() - started

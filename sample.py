@@ -21,6 +21,7 @@ from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate, passages_for,
                             stream_text, trim_to_sentence)
 from wuxia.retrieval import open_book_summary, show_passages
+from wuxia.sft_format import format_prompt
 from wuxia.text import read_text
 
 # -----------------------------------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ for prompt_index, prompt in enumerate(prompts):
         text = tokenizer.decode(ids)
         if trim and not ended:
             text = trim_to_sentence(text)
-        shown = f"问：{prompt}\n答：{text}" if sft else prompt + text
+        shown = format_prompt(prompt) + text if sft else prompt + text  # the question as the model was asked it
         if find_passages:
             shown = show_passages(passages) + "\n" + shown
         if not ended and not trim:

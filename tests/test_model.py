@@ -6,8 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from model import GPT, GPTConfig
-from wuxia.generate import (CUT_MARK, check_input, decoding_problem, filter_logits, generate, penalize_repeats,
-                            sample_next, stream_text, trim_to_sentence)
+from wuxia.generate import (CUT_MARK, check_input, decoding_problem, filter_logits, generate, left_pad, new_generator,
+                            next_tokens, penalize_repeats, sample_next, stream_text, trim_to_sentence)
 from wuxia.tokenizer import GPT2Tokenizer, StreamDecoder
 
 
@@ -160,3 +160,26 @@ def test_repetition_penalty_from_ids_equals_penalty_from_a_mask():
         assert torch.equal(penalize_repeats(logits, ids, penalty), expected)
         assert not torch.equal(expected, logits)
     assert torch.equal(penalize_repeats(logits, ids[:, :0], 1.3), logits)  # nothing generated yet
+
+
+def test_prompts_are_left_padded_with_endoftext_and_an_empty_one_starts_from_it():
+    tokens, valid = left_pad([[5, 6, 7], [8], []], eot_id=0, device="cpu")
+    assert tokens.tolist() == [[5, 6, 7], [0, 0, 8], [0, 0, 0]]
+    assert valid.tolist() == [[True, True, True], [False, False, True], [False, False, True]]
+
+
+def test_rows_with_their_own_settings_draw_what_each_would_draw_alone():
+    """The server's rows each have their settings and generator; next_tokens groups them by top_k, and each
+    row must still get the token that generate_tokens' path (numbers, one generator) gives it alone."""
+    # nearly flat logits: a row drawn with another row's generator would get another token
+    logits = torch.randn(6, 50, generator=torch.Generator().manual_seed(0)) * 0.1
+    temperature = [0.0, 0.9, 0.9, 1.3, 0.0, 0.7]
+    top_k = [0, 20, 20, 0, 10, 20]
+    top_p = [1.0, 0.9, 0.5, 1.0, 1.0, 0.95]
+    together = next_tokens(logits, temperature, top_k, top_p, [new_generator(10 + row, "cpu") for row in range(6)])
+    alone = [int(next_tokens(logits[row:row + 1], temperature[row], top_k[row], top_p[row],
+                             new_generator(10 + row, "cpu"))) for row in range(6)]
+    assert together.tolist() == alone
+    greedy = logits.argmax(dim=-1).tolist()
+    assert [together[0], together[4]] == [greedy[0], greedy[4]]
+    assert any(together[row] != greedy[row] for row in (1, 2, 3, 5)), "the rows above temperature 0 are drawn"

@@ -10,9 +10,9 @@ All rows share one KV cache whose columns are a common timeline. Each row's toke
 (a row that joined late has invalid columns on its left); a mask marks each row's valid columns and each
 row's positions count its own tokens only, so a row computes exactly what it would compute alone.
 
-Sampling is generate.py's (penalize_repeats, sample_next, greedy at temperature 0), applied row by row with
-each row's own settings and its own seeded generator: a request's answer for a seed does not depend on what
-else is in the batch.
+The decoding itself is generate.py's core, the one generate_tokens runs (prefill, decode_step, the penalties
+and next_tokens), given each row's own settings and its own seeded generator: a request's answer for a seed
+is generate()'s for that seed alone, whatever else is in the batch.
 """
 import threading
 import traceback
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from wuxia.generate import cache_dtype, penalize_frequency, penalize_repeats, run_window, sample_next
+from wuxia.generate import (cache_dtype, decode_step, left_pad, new_generator, next_tokens, penalize_frequency,
+                            penalize_repeats, prefill)
 
 
 class QueueFull(Exception):
@@ -156,54 +157,34 @@ class Engine:
         last assembled, with block_size columns to spare, when its newest rows joined, and no row takes more
         than block_size - 1 steps (submit() checks prompt + max_tokens)."""
         self.valid = torch.cat([self.valid, torch.ones((len(self.rows), 1), dtype=torch.bool, device=self.device)], 1)
-        positions = self.valid.long().sum(1, keepdim=True) - 1
-        mask = None if bool(self.valid.all()) else self.valid[:, None, None, :]
-        logits, _ = self.model(self.next_input[:, None], positions=positions, attn_mask=mask, cache=self.cache)
-        return logits[:, -1, :]
+        return decode_step(self.model, self.next_input, self.valid, self.cache)
 
     def _prefill(self, newcomers):
         """Encode the newcomers' prompts (left-padded, together), then join them to the running batch."""
-        width = max(1, max(len(r.prompt) for r in newcomers))
-        tokens = torch.full((len(newcomers), width), self.eot_id, dtype=torch.long, device=self.device)
-        valid = torch.zeros((len(newcomers), width), dtype=torch.bool, device=self.device)
-        for row, request in enumerate(newcomers):
-            if request.prompt:
-                tokens[row, width - len(request.prompt):] = torch.tensor(request.prompt, dtype=torch.long)
-                valid[row, width - len(request.prompt):] = True
-        valid[:, -1] = True  # an empty prompt starts from <|endoftext|>, the start-of-document token
-        cache = self.model.new_cache(len(newcomers), width, self.device, self.dtype)
-        logits = run_window(self.model, tokens, valid, cache)
+        tokens, valid = left_pad([r.prompt for r in newcomers], self.eot_id, self.device)
+        cache = self.model.new_cache(len(newcomers), tokens.size(1), self.device, self.dtype)
+        logits = prefill(self.model, tokens, valid, cache)
         blocks = [(cache, valid)] if not self.rows else [(self.cache, self.valid), (cache, valid)]
         self.cache, self.valid = _assemble(blocks, self.block_size, self.device, self.dtype, self.model)
         vocab = self.model.config.vocab_size
         new_counts = torch.zeros((len(newcomers), vocab), device=self.device)
         self.counts = new_counts if not self.rows else torch.cat([self.counts, new_counts])
         for request in newcomers:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(request.seed if request.seed is not None else torch.seed())
             self.rows.append(request)
-            self.generators.append(generator)
+            self.generators.append(new_generator(request.seed, self.device))
         return logits
 
     def _sample(self, logits):
-        """Each row's next token with its own settings (rows that share a top_k are sampled together, each
-        with its own generator); deliver it, and retire the rows that ended."""
+        """Each row's next token with its own settings and generator; deliver it, and retire the rows that
+        ended."""
         def setting(name):
             return torch.tensor([[getattr(r, name)] for r in self.rows], device=self.device)
 
         logits = penalize_repeats(logits, self.counts > 0, setting("repetition_penalty"))
         if any(r.frequency_penalty or r.presence_penalty for r in self.rows):
             logits = penalize_frequency(logits, self.counts, setting("frequency_penalty"), setting("presence_penalty"))
-        next_ids = logits.argmax(dim=-1)  # the rows at temperature 0 decode greedily
-        by_top_k = {}
-        for row, request in enumerate(self.rows):
-            if request.temperature > 0:
-                by_top_k.setdefault(request.top_k, []).append(row)
-        temperature, top_p = setting("temperature"), setting("top_p")
-        for top_k, rows in by_top_k.items():
-            index = torch.tensor(rows, device=self.device)
-            next_ids[index] = sample_next(logits[index], temperature[index], top_k, top_p[index],
-                                          [self.generators[row] for row in rows])
+        next_ids = next_tokens(logits, [r.temperature for r in self.rows], [r.top_k for r in self.rows],
+                               [r.top_p for r in self.rows], self.generators)
         ended = {}
         for row, (request, token) in enumerate(zip(self.rows, next_ids.tolist())):
             if token == self.eot_id:

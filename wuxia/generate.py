@@ -2,7 +2,8 @@
 streaming form, and a window that slides when the text outgrows the model's context.
 
 sample.py, the eval scripts, the chat page and the terminal chat all generate through generate_tokens(),
-so a seed and settings give the same answer everywhere.
+so a seed and settings give the same answer everywhere; it and the server's batching engine (wuxia/engine.py)
+decode through one core, the functions of the section "The decoding core" below.
 """
 import sys
 from contextlib import nullcontext
@@ -91,23 +92,66 @@ def check_input(tokenizer, text, sft, block_size, max_input_chars=None):
     return None
 
 
-def filter_logits(logits, temperature=1.0, top_p=1.0):
-    """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
-    switches it off; 0 keeps only the most likely token). Returns logits with the rest at -inf. Both settings
-    are numbers, or (rows, 1) tensors that give each row its own (the server's batches)."""
-    per_row = torch.is_tensor(top_p)
-    logits = logits / (temperature.clamp(min=1e-8) if torch.is_tensor(temperature) else max(temperature, 1e-8))
-    if per_row or top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        # drop a token when the tokens before it already reach top_p (the most likely one always stays)
-        drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
-        if per_row:
-            drop_sorted &= top_p < 1.0  # a row with top_p 1.0 keeps every token, rounding or not
-        drop_sorted[..., 0] = False  # so top_p 0 is greedy, not an empty choice
-        drop = drop_sorted.scatter(1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits
+# -----------------------------------------------------------------------------------------------------------
+# The decoding core. generate_tokens (below) and the serving engine (wuxia/engine.py) both decode through these
+# functions, so a seed and settings give the same tokens from a script and from the server. The rows of a batch
+# share one timeline of cache columns, each row right-aligned on it: `valid` marks each row's own columns, and a
+# row's positions count its own tokens only, so it computes what it would compute alone. prefill encodes the
+# left-padded prompts at once, decode_step feeds every row its last token, and the logits it returns go
+# through the penalties to next_tokens.
+
+def new_generator(seed, device):
+    """The random generator of one decoding run (generate_tokens) or of one server row: seeded with seed, or
+    with a fresh random seed when seed is None."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else torch.seed())
+    return generator
+
+
+def cache_dtype(model, autocast):
+    """The dtype the KV cache holds: the autocast's when there is one, else the weights'."""
+    if isinstance(autocast, torch.autocast):
+        return autocast.fast_dtype
+    return next(model.parameters()).dtype  # the activations' dtype (an int8 model keeps float32 ones)
+
+
+def left_pad(prompts, eot_id, device):
+    """(tokens, valid): the prompts (lists of token ids) right-aligned in one (rows, longest prompt) tensor,
+    padded on the left with <|endoftext|>, and the mask of each row's own columns. An empty prompt starts from
+    <|endoftext|>, the start-of-document token: the last column is every row's."""
+    width = max(1, max(len(p) for p in prompts))
+    tokens = torch.full((len(prompts), width), eot_id, dtype=torch.long, device=device)
+    valid = torch.zeros((len(prompts), width), dtype=torch.bool, device=device)
+    for row, prompt in enumerate(prompts):
+        if prompt:
+            tokens[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            valid[row, width - len(prompt):] = True
+    valid[:, -1] = True
+    return tokens, valid
+
+
+def prefill(model, tokens, valid, cache):
+    """Encode a window of left-padded rows at once (the prompts; in generate_tokens also a window that slid,
+    or every step's whole window when it runs without a cache); returns the next-token logits of each row."""
+    positions = (valid.long().cumsum(1) - 1).clamp(min=0)
+    attn_mask = None
+    if not bool(valid.all()):
+        T = tokens.size(1)
+        causal = torch.tril(torch.ones(T, T, dtype=torch.bool, device=tokens.device))
+        attn_mask = causal[None, None] & valid[:, None, None, :]
+        # a padding position attends to itself, so no attention row is empty (that would give NaN)
+        attn_mask = attn_mask | torch.eye(T, dtype=torch.bool, device=tokens.device)[None, None]
+    logits, _ = model(tokens, positions=positions, attn_mask=attn_mask, cache=cache)
+    return logits[:, -1, :]
+
+
+def decode_step(model, last_ids, valid, cache):
+    """Feed each row the token it chose last (last_ids, one per row) at the cache's next column; valid covers
+    that column too. Returns the next-token logits of each row."""
+    positions = valid.long().sum(1, keepdim=True) - 1
+    attn_mask = None if bool(valid.all()) else valid[:, None, None, :]
+    logits, _ = model(last_ids[:, None], positions=positions, attn_mask=attn_mask, cache=cache)
+    return logits[:, -1, :]
 
 
 def penalize_repeats(logits, seen, penalty):
@@ -128,6 +172,32 @@ def penalize_repeats(logits, seen, penalty):
     return logits.scatter(1, seen, penalized(logits.gather(1, seen)))
 
 
+def penalize_frequency(logits, counts, frequency_penalty, presence_penalty):
+    """OpenAI's additive penalties: subtract frequency_penalty once per earlier occurrence of a token in the
+    generated text, and presence_penalty once if it occurred at all. counts: (rows, vocab); the penalties
+    are (rows, 1) tensors, each row's own."""
+    return logits - frequency_penalty * counts - presence_penalty * (counts > 0).to(logits.dtype)
+
+
+def filter_logits(logits, temperature=1.0, top_p=1.0):
+    """Scale by temperature, then keep the smallest set of tokens whose probability reaches top_p (1.0
+    switches it off; 0 keeps only the most likely token). Returns logits with the rest at -inf. Both settings
+    are numbers, or (rows, 1) tensors that give each row its own (the server's batches)."""
+    per_row = torch.is_tensor(top_p)
+    logits = logits / (temperature.clamp(min=1e-8) if torch.is_tensor(temperature) else max(temperature, 1e-8))
+    if per_row or top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        # drop a token when the tokens before it already reach top_p (the most likely one always stays)
+        drop_sorted = (cumulative - sorted_logits.softmax(dim=-1)) >= top_p
+        if per_row:
+            drop_sorted &= top_p < 1.0  # a row with top_p 1.0 keeps every token, rounding or not
+        drop_sorted[..., 0] = False  # so top_p 0 is greedy, not an empty choice
+        drop = drop_sorted.scatter(1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
 def sample_next(logits, temperature, top_k, top_p, generator):
     """One token per row: among the top_k most likely (0 switches it off), then filter_logits. Only the k
     candidates are filtered, normalised and drawn from: the same distribution as masking the whole
@@ -145,33 +215,31 @@ def sample_next(logits, temperature, top_k, top_p, generator):
     return (choice if candidates is None else candidates.gather(1, choice)).squeeze(1)
 
 
-def penalize_frequency(logits, counts, frequency_penalty, presence_penalty):
-    """OpenAI's additive penalties: subtract frequency_penalty once per earlier occurrence of a token in the
-    generated text, and presence_penalty once if it occurred at all. counts: (rows, vocab); the penalties
-    are (rows, 1) tensors, each row's own."""
-    return logits - frequency_penalty * counts - presence_penalty * (counts > 0).to(logits.dtype)
+def next_tokens(logits, temperature, top_k, top_p, generator):
+    """Each row's next token from its logits (penalized already): the most likely at temperature 0, else one
+    drawn by sample_next. The settings are numbers for the whole batch with one generator (generate_tokens'),
+    or lists with each row's own setting and generator (the server's rows), so that each row draws as it would
+    alone; rows that share a top_k are drawn together."""
+    if not isinstance(temperature, list):
+        if temperature == 0:
+            return logits.argmax(dim=-1)
+        return sample_next(logits, temperature, top_k, top_p, generator)
+    next_ids = logits.argmax(dim=-1)  # the rows at temperature 0 keep theirs
+    rows_of_top_k = {}
+    for row, (row_temperature, row_top_k) in enumerate(zip(temperature, top_k)):
+        if row_temperature > 0:
+            rows_of_top_k.setdefault(row_top_k, []).append(row)
+    for shared_top_k, rows in rows_of_top_k.items():
+        index = torch.tensor(rows, device=logits.device)
+        rows_temperature = torch.tensor([[temperature[row]] for row in rows], device=logits.device)
+        rows_top_p = torch.tensor([[top_p[row]] for row in rows], device=logits.device)
+        next_ids[index] = sample_next(logits[index], rows_temperature, shared_top_k, rows_top_p,
+                                      [generator[row] for row in rows])
+    return next_ids
 
 
-def cache_dtype(model, autocast):
-    """The dtype the KV cache holds: the autocast's when there is one, else the weights'."""
-    if isinstance(autocast, torch.autocast):
-        return autocast.fast_dtype
-    return next(model.parameters()).dtype  # the activations' dtype (an int8 model keeps float32 ones)
-
-
-def run_window(model, tokens, valid, cache):
-    """Forward a (left-padded) window of tokens; returns the next-token logits of each row."""
-    positions = (valid.long().cumsum(1) - 1).clamp(min=0)
-    attn_mask = None
-    if not bool(valid.all()):
-        T = tokens.size(1)
-        causal = torch.tril(torch.ones(T, T, dtype=torch.bool, device=tokens.device))
-        attn_mask = causal[None, None] & valid[:, None, None, :]
-        # a padding position attends to itself, so no attention row is empty (that would give NaN)
-        attn_mask = attn_mask | torch.eye(T, dtype=torch.bool, device=tokens.device)[None, None]
-    logits, _ = model(tokens, positions=positions, attn_mask=attn_mask, cache=cache)
-    return logits[:, -1, :]
-
+# -----------------------------------------------------------------------------------------------------------
+# Generation for the scripts and the chat page: a batch of prompts decoded together until every row stops.
 
 @torch.inference_mode()
 def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top_k=0, top_p=1.0,
@@ -185,40 +253,26 @@ def generate_tokens(model, prompts, max_new_tokens, eot_id, temperature=1.0, top
     model.eval()
     device = next(model.parameters()).device
     block_size = model.config.block_size
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    generator = new_generator(seed, device)
     autocast = autocast or nullcontext()
     batch = len(prompts)
-    width = max(1, max(len(p) for p in prompts))
-    tokens = torch.full((batch, width), eot_id, dtype=torch.long, device=device)
-    valid = torch.zeros((batch, width), dtype=torch.bool, device=device)
-    for row, prompt in enumerate(prompts):
-        if prompt:
-            tokens[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
-            valid[row, width - len(prompt):] = True
-    valid[:, -1] = True  # an empty prompt starts from <|endoftext|>, the start-of-document token
+    tokens, valid = left_pad(prompts, eot_id, device)
     generated = torch.empty((batch, 0), dtype=torch.long, device=device)  # the ids the repetition penalty sees
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     cache = None
     for _ in range(max_new_tokens):
         with autocast:
             if cache is not None and cache[0].length < block_size:
-                step_mask = None if bool(valid.all()) else valid[:, None, None, :]
-                positions = (valid.long().sum(1, keepdim=True) - 1)
-                logits, _ = model(tokens[:, -1:], positions=positions, attn_mask=step_mask, cache=cache)
-                logits = logits[:, -1, :]
+                logits = decode_step(model, tokens[:, -1], valid, cache)
             else:
                 # first step, no cache, or a full context: (re)encode the window
                 keep = block_size if cache is None else block_size // 2
                 tokens, valid = tokens[:, -keep:], valid[:, -keep:]
                 if use_cache:
                     cache = model.new_cache(batch, block_size, device, cache_dtype(model, autocast))
-                logits = run_window(model, tokens, valid, cache)
+                logits = prefill(model, tokens, valid, cache)
         logits = penalize_repeats(logits.float(), generated, repetition_penalty)
-        if temperature == 0:
-            next_ids = logits.argmax(dim=-1)
-        else:
-            next_ids = sample_next(logits, temperature, top_k, top_p, generator)
+        next_ids = next_tokens(logits, temperature, top_k, top_p, generator)
         next_ids = torch.where(finished, torch.full_like(next_ids, eot_id), next_ids)
         yield [None if done or int(t) == eot_id else int(t) for t, done in zip(next_ids.tolist(), finished.tolist())]
         finished |= next_ids == eot_id

@@ -22,7 +22,8 @@ import time
 
 from wuxia import retrieval
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, OUTPUT_FILE, configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, OUTPUT_FILE, configure,
+                                explain_machine_errors)
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, passages_for
 from wuxia.jsonl import complete_lines, read_questions
@@ -44,6 +45,7 @@ index = ""                    # open book: this passage index (index.py) instead
 device = "auto"               # auto picks cuda > mps > cpu
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "out_dir": EXISTING_PATH, "input": EXISTING_PATH, "output": OUTPUT_FILE,
     "max_new_tokens": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})

@@ -17,7 +17,7 @@ import sys
 from wuxia import retrieval
 from wuxia.chat_page import build_page, require_gradio
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
-from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, Rule, configure
+from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, Rule, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES
 
@@ -39,6 +39,7 @@ index = ""                    # open book: this passage index (index.py) instead
 device = "auto"
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "checkpoint": CHECKPOINT_CHOICE, "port": Rule("from 1 to 65535", lambda v: 1 <= v <= 65535),
     "max_new_tokens": AT_LEAST_1, "max_new_tokens_limit": AT_LEAST_1, "max_input_chars": AT_LEAST_1,

@@ -24,7 +24,8 @@ import time
 
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference
 from wuxia.cloze import accuracy, chosen_right, make_items, option_scores, spread
-from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE, at_least, configure
+from wuxia.configurator import (AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE, at_least, configure,
+                                explain_machine_errors)
 from wuxia.dataset import dataset_dir, has_meta, load_meta
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.report import markdown_table, write_report
@@ -45,6 +46,7 @@ dtype = "float32"     # the weights scored (float32 as trained)
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/cloze.csv
 json = False          # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "val_fraction": FRACTION, "n_options": at_least(2), "items": AT_LEAST_1, "context_chars": AT_LEAST_1,
     "min_speeches": AT_LEAST_1, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE, "output": OUTPUT_FILE})

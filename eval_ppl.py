@@ -27,7 +27,7 @@ import sys
 import time
 
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, configure, explain_machine_errors
 from wuxia.dataset import check_rows_fit, check_tokenizer, dataset_dir, load_meta, load_split, records_path
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.jsonl import read_records
@@ -44,6 +44,7 @@ dtype = "float32"     # the weights scored: float32 as trained; int8 or float16 
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/ppl.csv
 json = False          # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"stride": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
 if not out_dir:
     raise SystemExit("name the run(s) to evaluate: python eval_ppl.py --out_dir=out/pretrain_jinyong [more out_dirs]")

@@ -30,7 +30,8 @@ import time
 from wuxia import retrieval
 from wuxia.audit import audit_answer, audit_report, summarize_audit, training_set
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_PATH, POSITIVE, configure,
+                                explain_machine_errors)
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, passages_for
@@ -62,6 +63,7 @@ train_qa = ""                 # the memorisation audit's training QA; default: t
 novels = []                   # the audit also measures copies from these novels (.txt/.jsonl, folders); empty: it does not
 json = False                  # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "qa": EXISTING_PATH, "pred": EXISTING_PATH, "train_qa": EXISTING_PATH, "limit": AT_LEAST_0,
     "beta": POSITIVE, "max_new_tokens": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})

@@ -32,7 +32,7 @@ import torch
 
 from model import GPTConfig, swiglu_hidden
 from wuxia.checkpoint import CHECKPOINT_CHOICE, checkpoint_path, load_checkpoint, model_from_checkpoint
-from wuxia.configurator import configure, one_of
+from wuxia.configurator import configure, explain_machine_errors, one_of
 from wuxia.sft_format import format_prompt
 from wuxia import tokenizer as wuxia_tokenizer  # as a module: its EOT and UNK strings are no settings
 
@@ -44,6 +44,7 @@ gguf_type = "f16"             # how the GGUF stores its matrices: "f16" (float16
 output = ""                   # what to write (replaced if it exists); "": hf/, or <run>-<gguf_type>.gguf
 check_text = "郭靖和黄蓉在桃花岛上练武。\n杨过问：“你是谁？”"  # both tokenizers encode it: the ids must agree
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"checkpoint": CHECKPOINT_CHOICE, "format": one_of("hf", "gguf"),
                                           "gguf_type": one_of("f16", "q8_0")})
 output = output or ("hf/" if format == "hf" else f"{os.path.basename(os.path.normpath(out_dir))}-{gguf_type}.gguf")

@@ -12,7 +12,7 @@ The index is written whole or not at all; it notes every novel's sha256, so a no
 import sys
 import time
 
-from wuxia.configurator import AT_LEAST_1, at_least, configure
+from wuxia.configurator import AT_LEAST_1, at_least, configure, explain_machine_errors
 from wuxia.retrieval import build_index, load_index, retrieve, save_index
 
 # -----------------------------------------------------------------------------------------------------------
@@ -23,6 +23,7 @@ query = ""                # print the passages this question retrieves from --in
 k = 4                     # --query: passages to show
 chars = 40                # --query: characters kept of each passage around its match (0: whole passages)
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"passage_chars": at_least(16), "k": AT_LEAST_1, "chars": at_least(0)})
 
 if not input and not query:

@@ -28,7 +28,8 @@ import sys
 from collections import defaultdict
 
 from wuxia.chat_client import chat, spaced
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, EXISTING_PATH, NON_NEGATIVE, OUTPUT_FILE, POSITIVE, configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, EXISTING_PATH, NON_NEGATIVE, OUTPUT_FILE, POSITIVE, configure,
+                                explain_machine_errors)
 from wuxia.jsonl import complete_lines, parse_records, read_qa_records
 from wuxia.judging import MAX_SCORE, build_prompt, cache_key, parse_judgement, spearman
 from wuxia.qa_pairs import question_kind
@@ -54,6 +55,7 @@ limit = 0                     # judge only the first N answers; 0 = all
 dry_run = False               # print the first prompt and the number of requests, send nothing
 json = False                  # print one JSON object instead of the tables
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "pred": EXISTING_PATH, "qa": EXISTING_PATH, "output": OUTPUT_FILE, "max_tokens": AT_LEAST_1,
     "llm_temperature": NON_NEGATIVE, "parse_retries": AT_LEAST_0, "requests_per_minute": POSITIVE,

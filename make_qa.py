@@ -28,7 +28,8 @@ import time
 from collections import Counter
 
 from wuxia.chat_client import chat, spaced
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, NON_NEGATIVE, OUTPUT_FILE, POSITIVE, UNIT_INTERVAL, configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, NON_NEGATIVE, OUTPUT_FILE, POSITIVE, UNIT_INTERVAL, configure,
+                                explain_machine_errors)
 from wuxia.jsonl import complete_lines
 from wuxia import qa_pairs
 from wuxia.qa_pairs import build_prompt, check_pair, dedup_key, parse_reply, split_passages
@@ -51,6 +52,7 @@ timeout_seconds = 120.0       # per request
 min_grounding = 0.3           # share of the answer's Chinese bigrams that must occur in the passage
 dry_run = False               # print the first prompt and the number of requests, send nothing
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 config = configure(globals(), sys.argv[1:], rules={
     "output": OUTPUT_FILE, "passages": AT_LEAST_1, "passage_chars": AT_LEAST_1, "llm_temperature": NON_NEGATIVE,
     "max_tokens": AT_LEAST_1, "requests_per_minute": POSITIVE, "max_retries": AT_LEAST_0,

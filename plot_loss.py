@@ -10,13 +10,14 @@ the learning rate in a panel below. Several runs: the same, overlaid in one figu
 import os
 import sys
 
-from wuxia.configurator import EXISTING_PATH, configure
+from wuxia.configurator import EXISTING_PATH, configure, explain_machine_errors
 from wuxia.plotting import plot_runs
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = []     # one or more runs: --out_dir=out/a out/b ...
 output = ""      # the PNG; default: <out_dir>/loss.png for one run, loss_comparison.png beside the runs for several
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"out_dir": EXISTING_PATH})
 
 if not out_dir:

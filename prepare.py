@@ -19,7 +19,7 @@ from collections import Counter
 
 import numpy as np
 
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, REGEX, configure, one_of
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, REGEX, configure, explain_machine_errors, one_of
 from wuxia.dataset import NEW_DATASET, dataset_dir, write_dataset
 from wuxia.text import (clean_text, find_input_files, pieces_for_encoding, read_documents, split_train_val,
                         t2s_converter)
@@ -38,6 +38,7 @@ t2s = False             # convert traditional to simplified Chinese (needs OpenC
 join_paragraphs = False  # run all paragraphs of a document together with no newline (as the course's students did)
 num_threads = 0         # threads for GPT-2 encoding; 0: one per CPU core
 # -----------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 config = configure(globals(), sys.argv[1:], rules={
     "dataset": NEW_DATASET, "tokenizer": one_of("gpt2", "char"), "min_char_count": AT_LEAST_1,
     "val_fraction": FRACTION, "val_from": REGEX, "drop_lines": REGEX, "num_threads": AT_LEAST_0})

@@ -19,7 +19,8 @@ import time
 
 import numpy as np
 
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, UNIT_INTERVAL, at_least, configure
+from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, FRACTION, UNIT_INTERVAL, at_least, configure,
+                                explain_machine_errors)
 from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
 from wuxia.jsonl import read_qa_records
 from wuxia.reading import rename_answer, speaker_exercises, speaker_names
@@ -47,6 +48,7 @@ renamed_share = 0.0            # open book: share of those rows whose answer's n
 reading_exercises = 0          # open book: train rows added that ask who said a quote of the novels (wuxia/reading.py)
 show = -1                      # >= 0: print train row `show` of data/<dataset> token by token, then exit
 # -----------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 config = configure(globals(), sys.argv[1:], rules={
     "dataset": NEW_DATASET, "block_size": at_least(8), "val_fraction": FRACTION, "show": at_least(-1),
     "seed": AT_LEAST_0, "retrieve_k": AT_LEAST_1, "retrieve_chars": at_least(8), "answer_passage_share": UNIT_INTERVAL,

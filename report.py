@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from bench.common import describe_machine, timed
 from wuxia.audit import audit_report, audits_from_csv, summarize_audit
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference, model_from_checkpoint
-from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure
+from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import DECODING, encode_input, generate
 from wuxia.retrieval import show_passages
@@ -42,6 +42,7 @@ evaluate = False      # run what is missing: eval_ppl.py, eval_rouge.py, sample.
 device = "auto"       # for --evaluate
 samples_shown = 2     # samples of samples.txt shown per run
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "out_dir": EXISTING_PATH, "output": OUTPUT_DIR, "device": DEVICE, "samples_shown": AT_LEAST_0})
 if not out_dir:

@@ -16,7 +16,7 @@ import time
 
 from wuxia import retrieval
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
-from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, OUTPUT_DIR, configure
+from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, OUTPUT_DIR, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import (CUT_MARK, DECODING, DECODING_RULES, check_input, encode_input, generate, passages_for,
                             stream_text, trim_to_sentence)
@@ -42,6 +42,7 @@ seed = 1337
 device = "auto"
 dtype = "auto"                # auto: int8 weights on a CPU (float32 where the kernel is missing), bf16 autocast on CUDA; or float32, float16, bfloat16, int8
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "out_dir": OUTPUT_DIR, "checkpoint": CHECKPOINT_CHOICE, "num_samples": AT_LEAST_1,
     "max_new_tokens": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})

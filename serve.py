@@ -24,7 +24,7 @@ import torch
 from wuxia import retrieval
 from wuxia.chat_page import require_gradio
 from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, at_least, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, at_least, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device
 
 # -----------------------------------------------------------------------------------------------------------
@@ -46,6 +46,7 @@ num_threads = 0               # CPU threads for torch; 0 leaves torch's default 
 open_book = True              # a run fine-tuned open book reads the passages retrieved for each question; False: none
 index = ""                    # open book: this passage index (index.py) instead of the one each run was trained with
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "checkpoint": CHECKPOINT_CHOICE, "port": at_least(1), "max_batch": AT_LEAST_1, "max_waiting": AT_LEAST_0,
     "max_tokens_default": AT_LEAST_1, "max_tokens_limit": AT_LEAST_1, "max_n": AT_LEAST_1, "device": DEVICE,

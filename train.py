@@ -24,7 +24,7 @@ from wuxia.batches import (EVAL_STREAM, MIX_STREAM, TRAIN_STREAM, add_text_rows,
                            length_grouped_batches, sft_batch, sft_rows_for_step, step_rng)
 from wuxia.checkpoint import BEST, LAST, checkpoint_path, load_checkpoint, model_from_checkpoint, save_checkpoint
 from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, BELOW_ONE, DEVICE, DTYPE, NON_NEGATIVE, OUTPUT_DIR, POSITIVE,
-                                Rule, configure, one_of)
+                                Rule, configure, explain_machine_errors, one_of)
 from wuxia.dataset import check_rows_fit, check_tokenizer, dataset_dir, load_meta, load_split
 from wuxia.device import compile_for_training, pick_device, precision
 from wuxia.tokenizer import tokenizer_from_meta
@@ -67,6 +67,7 @@ dtype = "auto"                # auto: bfloat16 on CUDA when supported, else floa
 compile = False               # torch.compile the model: a faster step after a compile of ~10-60 s; falls back if it fails
 num_threads = 0               # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 config = configure(globals(), sys.argv[1:], rules={
     "out_dir": OUTPUT_DIR, "init_from": Rule("scratch, resume or a pretrained run's out_dir", lambda v: v in (
         "scratch", "resume") or os.path.isdir(v) or f"is neither scratch, resume nor a folder: {v} not found"),

@@ -16,7 +16,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from wuxia.configurator import AT_LEAST_0, configure
+from wuxia.configurator import AT_LEAST_0, configure, explain_machine_errors
 from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
 from wuxia.rouge import rouge_l_tokens, tokenize
@@ -29,6 +29,7 @@ sample = 100                     # questions scored (seeded sample); 0 = all
 target = 0.35                    # the F1 to compare with
 seed = 0
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"sample": AT_LEAST_0})
 if not qa:
     raise SystemExit("name the question file: python bench/bench_ceiling.py --qa=../shared/jinyong/dev_qa.jsonl")

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 from bench.common import describe_machine
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, configure, explain_machine_errors
 from wuxia.dataset import dataset_dir, load_meta, load_split
 from wuxia.generate import cache_dtype
 from wuxia.int8 import fbgemm_supported, int8_supported, quantize_model
@@ -36,6 +36,7 @@ windows = 60                          # stretches of val text scored
 window_tokens = 200                   # tokens per stretch (at most the run's block_size)
 num_threads = 0                       # CPU threads for torch; 0 leaves torch's default (one per core)
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"windows": AT_LEAST_1, "window_tokens": AT_LEAST_1,
                                           "num_threads": AT_LEAST_0})
 if num_threads:

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from bench.common import describe_machine
 from wuxia import gguf_export
 from wuxia.checkpoint import load_for_inference
-from wuxia.configurator import AT_LEAST_1, EXISTING_PATH, configure
+from wuxia.configurator import AT_LEAST_1, EXISTING_PATH, configure, explain_machine_errors
 from wuxia.generate import encode_input, generate
 from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
@@ -31,6 +31,7 @@ first = 5                    # how many of its questions are answered
 prefix_tokens = 64           # the length of the answers' beginnings compared on their own
 max_new_tokens = 256         # at most; less where the context ends first
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"gguf": EXISTING_PATH, "questions": EXISTING_PATH, "first": AT_LEAST_1,
                                           "prefix_tokens": AT_LEAST_1, "max_new_tokens": AT_LEAST_1})
 

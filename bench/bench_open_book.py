@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import describe_machine  # noqa: E402
 from wuxia.checkpoint import load_for_inference  # noqa: E402
-from wuxia.configurator import AT_LEAST_1, configure  # noqa: E402
+from wuxia.configurator import AT_LEAST_1, configure, explain_machine_errors  # noqa: E402
 from wuxia.device import for_inference  # noqa: E402
 from wuxia.generate import DECODING, answer_questions, passages_for  # noqa: E402
 from wuxia.jsonl import read_questions  # noqa: E402
@@ -35,6 +35,7 @@ sample_out = "open_book_samples.md"
 batch_size = 16
 dtype = "float32"              # the weights' format for answering (float32: the same answers on every CPU)
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"sample_n": AT_LEAST_1, "batch_size": AT_LEAST_1})
 
 probes = {}

@@ -26,7 +26,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import cpu_name
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, POSITIVE, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, POSITIVE, configure, explain_machine_errors
 from wuxia.report import markdown_table
 from wuxia.text import clean_text, decode_text, find_input_files, pieces_for_encoding
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
@@ -36,6 +36,7 @@ size_mb = 9.0   # total size of the three generated files on disk
 seed = 0
 repeats = 3     # each row is the best of this many runs
 # -----------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"size_mb": POSITIVE, "seed": AT_LEAST_0, "repeats": AT_LEAST_1})
 
 # the most frequent characters of Chinese fiction first (roughly), then the rest of GB2312's common ones

@@ -21,7 +21,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure  # noqa: E402
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure, explain_machine_errors  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -34,6 +34,7 @@ batch_size = 16               # questions generated together
 open_book = True              # an open-book run reads the passages retrieved for each question; False: none
 device = "auto"
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"limit": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE})
 
 # "X的师父是谁？" and the like: the reference's answer names one person, which the model must name too

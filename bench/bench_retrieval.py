@@ -16,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import describe_machine  # noqa: E402
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import build_index, load_index, retrieve  # noqa: E402
 
@@ -28,6 +28,7 @@ probe = ["data/jinyong_probe.jsonl"]  # question files with "names" (the right a
 ks = "1,2,3,4,5,8"            # numbers of passages to score
 chars = 40                    # characters the model reads of each passage (the recipe's retrieve_chars); 0: whole
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 ks = [int(k) for k in ks.split(",")]
 

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
 from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, POSITIVE, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, POSITIVE, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, generate
 from wuxia.report import markdown_table
@@ -48,6 +48,7 @@ seed = 1337
 tiny = False           # smoke test: a toy model, 8 new tokens
 worker = False         # internal: time one format (dtypes[0]) and print its results as JSON
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "n_layer": AT_LEAST_1, "n_head": AT_LEAST_1, "n_embd": AT_LEAST_1, "block_size": AT_LEAST_1, "vocab_size": AT_LEAST_1,
     "max_new_tokens": AT_LEAST_1, "prompt_tokens": AT_LEAST_1, "repeats": AT_LEAST_1, "batch_sizes": AT_LEAST_1,

@@ -29,7 +29,7 @@ sys.path.insert(0, ROOT)
 from bench.common import describe_machine  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 from wuxia.checkpoint import BEST, save_checkpoint  # noqa: E402
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.tokenizer import CharTokenizer  # noqa: E402
 
@@ -49,6 +49,7 @@ port = 0               # 0: a free port
 seed = 1337
 tiny = False           # smoke test: a toy model, a few tokens
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 if tiny:
     n_layer, n_head, n_embd, block_size, characters, max_tokens, concurrency, sequential = 2, 2, 32, 64, 60, 8, [1, 4], 4

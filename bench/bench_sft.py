@@ -34,7 +34,7 @@ from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, length_grouped_batches, sft_batch, step_rng, to_device
 from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, BELOW_ONE, DEVICE, DTYPE, EXISTING_PATH, FRACTION, at_least,
-                                configure, one_of)
+                                configure, explain_machine_errors, one_of)
 from wuxia.device import pick_device, precision
 from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
@@ -61,6 +61,7 @@ dtype = "auto"           # as train.py: bfloat16 autocast on CUDA (else float16)
 seed = 1337
 tiny = False             # smoke test: 40 short pairs, block 64, a toy model
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "qa": EXISTING_PATH, "tokenizer": one_of("char", "gpt2"), "n_pairs": AT_LEAST_1, "median_tokens": AT_LEAST_1,
     "long_share": FRACTION, "block_size": at_least(8), "batch_size": AT_LEAST_1, "n_layer": AT_LEAST_1,

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 from bench.common import describe_machine, matmul_peak, nominal_gpu_peak, si, synchronize, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, get_batch, step_rng
-from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, Rule, configure
+from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, Rule, configure, explain_machine_errors
 from wuxia.device import compile_for_training, pick_device, precision
 from wuxia.report import markdown_table
 
@@ -51,6 +51,7 @@ gpu_peak_tflops = 0.0  # the card's nominal bf16 peak for MFU; 0: look the card 
 seed = 1337
 tiny = False           # smoke test: a toy model, 2 timed iterations, small peak matmuls
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
     "iters": AT_LEAST_1, "warmup_iters": AT_LEAST_0, "device": DEVICE, "num_threads": AT_LEAST_0, "dtype": DTYPE,
     "peak_size": AT_LEAST_0, "gpu_peak_tflops": AT_LEAST_0,

@@ -21,7 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import run_parallel  # noqa: E402
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 from wuxia.dataset import dataset_dir, load_meta  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
@@ -37,6 +37,7 @@ out_root = "out/sweep"
 only = ""                     # comma-separated candidate names; empty: all
 tiny = False                  # smoke test: two toy candidates, a few iterations
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 
 BASE = dict(n_layer=4, n_head=4, n_embd=256, block_size=256, batch_size=16, arch="gpt2", dropout=0.0,

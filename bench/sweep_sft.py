@@ -19,7 +19,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from bench.common import run_parallel  # noqa: E402
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 from wuxia.dataset import dataset_dir, load_meta, load_split  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
@@ -37,6 +37,7 @@ cpu_ms_per_token = 0.21       # CPU training cost per token, for the time estima
 only = ""                     # comma-separated candidate names; empty: all
 tiny = False                  # smoke test: two toy candidates, a few iterations
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 
 CANDIDATES = {  # "epochs" is turned into max_iters; the rest are train.py settings

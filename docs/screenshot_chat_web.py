@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from wuxia.configurator import AT_LEAST_1, configure  # noqa: E402
+from wuxia.configurator import AT_LEAST_1, configure, explain_machine_errors  # noqa: E402
 from wuxia.generate import DECODING, DECODING_RULES  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -33,6 +33,7 @@ width = 1200
 height = 700
 chromium = "chromium"
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"temperature": DECODING_RULES["temperature"], "port": AT_LEAST_1,
                                          "width": AT_LEAST_1, "height": AT_LEAST_1})
 if shutil.which(chromium) is None:

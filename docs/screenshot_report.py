@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 report = "out/report/report.md"
@@ -24,6 +24,7 @@ width = 1100            # CSS pixels
 height = 8000           # the window's height; the empty part below the page is cut off
 chromium = "chromium"
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 if shutil.which(chromium) is None:
     raise SystemExit(f"{chromium!r} not found: apt-get install chromium fonts-wqy-microhei (or pass --chromium=PATH)")

@@ -36,9 +36,8 @@ def run_here(script, *args, cwd=ROOT):
     """Run one of the project's scripts inside this process (torch is imported once, so a case takes
     milliseconds, not seconds), as `python script args` would from cwd. Returns (returncode, stdout, stderr)
     like subprocess.run. An exception the script does not turn into a message propagates: a traceback the
-    user would see fails the test. Machine errors (OSError) go through the configurator's hook, as they do
-    when the interpreter ends a real run."""
-    from wuxia.configurator import _machine_error_hook
+    user would see fails the test. Machine errors (OSError) go through the excepthook the script set, as they
+    do when the interpreter ends a real run."""
     path = os.path.join(ROOT, script)
     saved = (sys.argv, list(sys.path), os.getcwd(), sys.excepthook, signal.getsignal(signal.SIGINT),
              signal.getsignal(signal.SIGTERM))
@@ -56,7 +55,7 @@ def run_here(script, *args, cwd=ROOT):
                     print(e.code, file=sys.stderr)
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
             except OSError as e:
-                _machine_error_hook(type(e), e, e.__traceback__)
+                sys.excepthook(type(e), e, e.__traceback__)
                 code = 1
     finally:
         sys.argv, sys.path[:], _, sys.excepthook = saved[0], saved[1], os.chdir(saved[2]), saved[3]

@@ -2,14 +2,20 @@
 machine errors as one-line messages."""
 import errno
 import math
+import os
+import re
+import sys
+from pathlib import Path
 
 import pytest
 
+from conftest import ROOT, run_here
 from wuxia.configurator import (AT_LEAST_1, NON_NEGATIVE, OUTPUT_DIR, POSITIVE, UNIT_INTERVAL, ConfigError,
-                                _machine_error_hook, configure, settings_section)
+                                configure, explain_machine_errors, settings_in_file)
 
 SCRIPT = '''"""A script to test the configurator with."""
 import os
+import sys
 
 LIMIT = 3  # a module constant, not a setting
 # -----------------------------------------------------------------------------
@@ -23,30 +29,51 @@ sizes = [1, 10]     # batch sizes
 name = "run"
 flag = False        # a switch
 # -----------------------------------------------------------------------------
+config = configure(globals(), sys.argv[1:])
+name = name.upper()  # after configure: not a setting's line
 '''
+
+
+def settings_shown(help_text):
+    """The settings a --help lists, in order: the lines under its "Settings" heading that start with --name=."""
+    return re.findall(r"^  --(\w+)=", help_text.split("Settings (default first")[1], flags=re.M)
 
 
 @pytest.fixture
 def script(tmp_path):
+    """The globals of SCRIPT as they are when it calls configure(), with an imported module, a function, a
+    private name and a constant imported from elsewhere beside its settings."""
     path = tmp_path / "script.py"
     path.write_text(SCRIPT, encoding="utf-8")
-    namespace = {"__file__": str(path), "__doc__": "A script to test the configurator with.", "os": None,
-                 "LIMIT": 3, "BEST": "ckpt_best.pt"}
-    exec(compile(SCRIPT.split("# ----")[1].split("\n", 1)[1], str(path), "exec"), namespace)
+    namespace = {"__file__": str(path), "__doc__": "A script to test the configurator with.", "BEST": "ckpt_best.pt",
+                 "_cache": "", "configure": configure}
+    exec(SCRIPT.split("config = ")[0], namespace)
     return namespace
 
 
-def test_only_the_block_between_the_rulers_holds_settings(script):
-    section = settings_section(script["__file__"])
-    assert section == [("group", "data"), ("setting", "input", "files to read"),
-                       ("setting", "val_fraction", "share held out"), ("group", "model"),
-                       ("setting", "n_layer", "transformer blocks; more is slower"),
-                       ("setting", "sizes", "batch sizes"), ("setting", "name", ""), ("setting", "flag", "a switch")]
+def test_the_settings_are_the_lowercase_plain_variables(script):
     with pytest.raises(ConfigError, match="unknown setting 'LIMIT'. Valid settings are: flag, input, n_layer, "
                                           "name, sizes, val_fraction"):
         configure(script, ["--LIMIT=4"])
-    with pytest.raises(ConfigError, match="unknown setting 'BEST'"):
-        configure(script, ["--BEST=x"])
+    for not_a_setting in ("BEST", "_cache", "os", "configure"):
+        with pytest.raises(ConfigError, match=f"unknown setting '{not_a_setting}'"):
+            configure(script, [f"--{not_a_setting}=x"])
+    assert configure(script, ["--n_layer=3"]) == {"input": [], "val_fraction": 0.1, "n_layer": 3, "sizes": [1, 10],
+                                                   "name": "run", "flag": False}
+
+
+def test_configure_leaves_the_excepthook_alone(script):
+    before = sys.excepthook
+    configure(script, ["--flag"])
+    assert sys.excepthook is before and script["flag"] is True
+
+
+def test_the_file_gives_each_setting_its_comment_and_group(script):
+    assert settings_in_file(script["__file__"]) == [
+        ("group", "data"), ("setting", "input", "files to read"), ("setting", "val_fraction", "share held out"),
+        ("group", "model"), ("setting", "n_layer", "transformer blocks; more is slower"),
+        ("setting", "sizes", "batch sizes"), ("setting", "name", ""), ("setting", "flag", "a switch")]
+    assert settings_in_file(os.path.join(ROOT, "wuxia", "configurator.py")) is None  # calls no configure()
 
 
 def test_help_shows_defaults_comments_groups_and_rules(script, capsys):
@@ -60,6 +87,29 @@ def test_help_shows_defaults_comments_groups_and_rules(script, capsys):
     assert any(line.startswith("--n_layer=2") and line.endswith("transformer blocks; more is slower [at least 1]")
                for line in lines)  # the default, not the value given before --help
     assert any(line.startswith("--input=(none)") for line in lines) and "LIMIT" not in text
+    assert sum(line.startswith("--name=run") for line in lines) == 1
+
+
+def test_help_without_the_file_still_lists_every_setting(script, capsys):
+    del script["__file__"]
+    with pytest.raises(SystemExit):
+        configure(script, ["-h"])
+    assert settings_shown(capsys.readouterr().out) == ["input", "val_fraction", "n_layer", "sizes", "name", "flag"]
+
+
+SCRIPTS = sorted(path.relative_to(ROOT).as_posix() for pattern in ("*.py", "bench/*.py", "data/*/*.py", "docs/*.py")
+                 for path in Path(ROOT).glob(pattern) if settings_in_file(str(path)) is not None)
+
+
+@pytest.mark.parametrize("script_path", SCRIPTS)
+def test_every_script_writes_its_settings_above_configure(script_path):
+    """What the file shows (for --help's comments and the docs' test) is what configure() finds as the script
+    runs, and the script explains machine errors."""
+    result = run_here(script_path, "--help")
+    written = [entry[1] for entry in settings_in_file(os.path.join(ROOT, script_path)) if entry[0] == "setting"]
+    assert result.returncode == 0 and settings_shown(result.stdout) == written
+    with open(os.path.join(ROOT, script_path), encoding="utf-8") as f:
+        assert "\nsys.excepthook = explain_machine_errors\n" in f.read()
 
 
 def test_list_options_replace_the_default_then_append(script):
@@ -71,13 +121,16 @@ def test_list_options_replace_the_default_then_append(script):
 
 
 def test_config_file_values_are_typed_like_the_defaults(script, tmp_path):
-    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good, bad, unknown = tmp_path / "good.py", tmp_path / "bad.py", tmp_path / "unknown.py"
     good.write_text("val_fraction = 1  # an int where a float is expected is fine\nn_layer = 4\n")
     bad.write_text("n_layer = 4.5\n")
+    unknown.write_text("import math\nn_layers = 4\n")
     configure(script, [str(good)])
     assert script["val_fraction"] == 1.0 and isinstance(script["val_fraction"], float) and script["n_layer"] == 4
     with pytest.raises(ConfigError, match="bad.py: n_layer = 4.5 must be an int, like the default 4"):
         configure(script, [str(bad)])
+    with pytest.raises(ConfigError, match="unknown.py: unknown setting 'n_layers'. Valid settings are: flag, input"):
+        configure(script, [str(unknown)])
 
 
 @pytest.mark.parametrize("rule, good, bad", [
@@ -104,11 +157,11 @@ def test_output_dir_rule(tmp_path):
 
 
 def test_machine_errors_become_one_line(capsys):
-    _machine_error_hook(OSError, OSError(errno.ENOSPC, "No space left on device", "out/ckpt.pt"), None)
+    explain_machine_errors(OSError, OSError(errno.ENOSPC, "No space left on device", "out/ckpt.pt"), None)
     assert capsys.readouterr().err == ("error: No space left on device (out/ckpt.pt): the disk is full: free some "
                                        "space, or write somewhere else\n")
     try:
         raise ValueError("a bug")
     except ValueError as e:
-        _machine_error_hook(ValueError, e, e.__traceback__)  # anything else keeps its traceback
+        explain_machine_errors(ValueError, e, e.__traceback__)  # anything else keeps its traceback
     assert "Traceback" in capsys.readouterr().err

@@ -6,8 +6,8 @@ and docs/*.md name must exist.
 - scripts: every `name.py` must exist (a path with a folder exactly, from the project root; a bare name
   somewhere in the project);
 - settings: in code (fenced blocks and `inline code`), a `--key` after a script on the same command belongs to
-  that script and must be one of its settings, the variables between the `# -----` rulers that the
-  configurator reads (`wuxia.configurator.settings_section`). A `--key` with no script before it belongs to
+  that script and must be one of its settings, as its --help reads them from its file
+  (`wuxia.configurator.settings_in_file`). A `--key` with no script before it belongs to
   the scripts named in the same paragraph or in the section's headings (any script when none is named).
 
 Reads text only: no model is loaded, so it runs in a second.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from wuxia.configurator import settings_section
+from wuxia.configurator import settings_in_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
@@ -84,9 +84,9 @@ def resolve(script):
 
 
 def settings_of(script):
-    """The settings of a script (a set), or None when it has no settings block (a module, a missing file)."""
+    """The settings of a script (a set), or None when it calls no configure() (a module, a missing file)."""
     if script not in _settings_cache:
-        section = settings_section(str(ROOT / resolve(script)))
+        section = settings_in_file(str(ROOT / resolve(script)))
         _settings_cache[script] = None if section is None else {e[1] for e in section if e[0] == "setting"}
     return _settings_cache[script]
 

@@ -1,11 +1,13 @@
 """One configurator for every script (nanoGPT's idea, without exec'ing into globals behind your back).
 
-A script lists its settings as module-level variables between two `# -----` lines, then calls
+A script lists its settings as module-level variables at its top, then calls
 
+    sys.excepthook = explain_machine_errors
     config = configure(globals(), sys.argv[1:], rules={"batch_size": AT_LEAST_1, ...})
 
-Only the variables assigned between those two lines are settings (constants and imported names are not).
-Arguments are applied left to right:
+The settings are the module-level variables with lowercase names and plain values (bool, int, float, str, list
+or None) that exist when configure() is called: `n_layer = 6` is one; a constant (`BEST = "ckpt_best.pt"`), a
+`_private` name, an imported module or a function is not. Arguments are applied left to right:
   - `path/to/file.py`  runs the file and takes the settings it assigns (a config file); each value must have
                        the type of the default, as on the command line;
   - `--key=value`      sets one setting; the value is parsed as a Python literal when it looks like one
@@ -13,12 +15,12 @@ Arguments are applied left to right:
   - list settings: the first `--input=a` on the command line replaces the default (or the config file's
     value), every further `--input=b` appends, and so do bare words after it (`--input=a.txt b.txt c/`), so
     a shell glob works;
-  - `--help` (or `-h`) prints the script's docstring and its settings (default, comment, allowed values,
-    grouped as in the file) and exits.
+  - `--help` (or `-h`) prints the script's docstring and its settings (default, the comment beside it in the
+    script, allowed values, under the comment lines that head its group) and exits.
 An unknown key is an error that lists the valid ones. Then every rule is checked (a value out of range, a
 path that does not exist, ...), so a mistake stops the script before any work, with a message naming the
-setting. Errors of the machine (a full disk, no permission, a path that is a file) end the script with a
-one-line message instead of a traceback.
+setting. With `explain_machine_errors` as its excepthook, a script that meets an error of the machine (a full
+disk, no permission, a path that is a file) ends with a one-line message instead of a traceback.
 """
 import ast
 import errno
@@ -111,78 +113,6 @@ DTYPE = one_of("auto", "float32", "bfloat16", "float16", "int8")
 
 
 # -----------------------------------------------------------------------------------------------------------
-# what the settings are: read from the script's own source
-
-_RULER = re.compile(r"\s*# ?-{10,}\s*$")
-
-
-def settings_section(path):
-    """The settings block of a script: [("group", comment) | ("setting", name, comment)] in file order, or
-    None when the file has no block between two `# -----` lines."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-    except OSError:
-        return None
-    lines = source.splitlines()
-    rulers = [i + 1 for i, line in enumerate(lines) if _RULER.match(line)]
-    if len(rulers) < 2:
-        return None
-    first, last = rulers[0], rulers[1]
-    comments = {}
-    for token in tokenize.generate_tokens(io.StringIO(source).readline):
-        if token.type == tokenize.COMMENT and first < token.start[0] < last:
-            comments[token.start[0]] = (token.start[1], token.string.lstrip("#").strip())
-    names = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and first < node.lineno < last:
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    names[node.lineno] = target.id
-    section = []
-    for lineno in range(first + 1, last):
-        if lineno in names:
-            section.append(("setting", names[lineno], comments.get(lineno, (0, ""))[1]))
-        elif lineno in comments and comments[lineno][0] == 0:
-            section.append(("group", comments[lineno][1]))
-        elif lineno in comments and section and section[-1][0] == "setting":  # a comment continued below
-            kind, name, text = section[-1]
-            section[-1] = (kind, name, f"{text} {comments[lineno][1]}".strip())
-    return section
-
-
-def _is_setting(name, value):
-    return not name.startswith("_") and isinstance(value, (bool, int, float, str, list, tuple, type(None)))
-
-
-def _show(value):
-    if isinstance(value, (list, tuple)):
-        return " ".join(map(str, value)) if value else "(none)"
-    if value == "":
-        return '""'
-    return str(value)
-
-
-def help_text(namespace, section, settings, rules):
-    doc = (namespace.get("__doc__") or "").strip()
-    lines = [doc, "", "Settings (default first; override with a config file and/or --key=value):"] if doc else \
-        ["Settings (default first; override with a config file and/or --key=value):"]
-    entries = section or [("setting", name, "") for name in settings]
-    for entry in entries:
-        if entry[0] == "group":
-            lines += ["", f"  # {entry[1]}"]
-            continue
-        _, name, comment = entry
-        rule = rules.get(name)
-        explained = " ".join(part for part in (comment, f"[{rule.text}]" if rule else "") if part)
-        left = f"  --{name}={_show(namespace[name])}"
-        lines.append(f"{left:<34} {explained}".rstrip())
-    if any(isinstance(namespace[name], (list, tuple)) for name in settings):
-        lines += ["", "List settings take several values: --key=a b c, or --key=a --key=b."]
-    return "\n".join(lines)
-
-
-# -----------------------------------------------------------------------------------------------------------
 # parsing values
 
 _TYPE_NAMES = {bool: "true or false", int: "an int", float: "a float", str: "a string"}
@@ -261,26 +191,79 @@ def _apply_config_file(path, namespace, settings):
 
 
 # -----------------------------------------------------------------------------------------------------------
-# machine errors: a message instead of a traceback
+# which variables are settings (decided by their names and values, as the script runs), and what they mean:
+# --help reads the comment beside each one in the script (the source is read for nothing else)
 
-_MACHINE_ERRORS = {errno.ENOSPC: "the disk is full: free some space, or write somewhere else",
-                   errno.EDQUOT: "the disk quota is exceeded: free some space, or write somewhere else",
-                   errno.EACCES: "no permission: choose a place you can write to, or fix the permissions",
-                   errno.EPERM: "no permission: choose a place you can write to, or fix the permissions",
-                   errno.EROFS: "the file system is read-only: write somewhere else",
-                   errno.EISDIR: "that is a folder, where a file was expected",
-                   errno.ENOTDIR: "part of that path is a file, where a folder was expected",
-                   errno.EEXIST: "that path already exists as a file: choose another name",
-                   errno.ENOENT: "no such file or folder",
-                   errno.EIO: "the disk reported an input/output error"}
+def _is_setting(name, value):
+    return name.islower() and not name.startswith("_") and \
+        isinstance(value, (bool, int, float, str, list, tuple, type(None)))
 
 
-def _machine_error_hook(kind, error, traceback):
-    if isinstance(error, OSError) and error.errno in _MACHINE_ERRORS:
-        where = f" ({error.filename})" if error.filename else ""
-        print(f"error: {error.strerror}{where}: {_MACHINE_ERRORS[error.errno]}", file=sys.stderr)
-        return
-    sys.__excepthook__(kind, error, traceback)
+def _show(value):
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value)) if value else "(none)"
+    if value == "":
+        return '""'
+    return str(value)
+
+
+_SETTING_LINE = re.compile(r"([a-z][a-z0-9_]*)\s*=(?!=)")
+_CONFIGURE_LINE = re.compile(r"(\w+\s*=\s*)?configure\(")
+
+
+def settings_in_file(path):
+    """How a script writes its settings, for --help and the docs' test: [("group", heading) | ("setting", name,
+    comment)] in file order. Settings are the lowercase names assigned at the start of a line above the line
+    that calls configure(); a comment beside one is its meaning (continued on comment lines indented below
+    it), and the comment lines just above it head a group (a ruler, # -----, does not). None when the file
+    cannot be read or calls no configure()."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError:
+        return None
+    comments = {token.start[0]: (token.start[1], token.string.lstrip("#").strip())
+                for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT}
+    entries, headings, continues = [], [], False  # continues: an indented comment line goes on the setting's
+    for number, line in enumerate(source.splitlines(), start=1):
+        if _CONFIGURE_LINE.match(line):
+            return entries
+        column, comment = comments.get(number, (None, ""))
+        setting = _SETTING_LINE.match(line)
+        comment_only = column is not None and not line[:column].strip()
+        if setting:
+            entries += headings + [("setting", setting[1], comment)]
+            headings, continues = [], True
+        elif comment_only and column > 0 and continues:
+            _, name, text = entries[-1]
+            entries[-1] = ("setting", name, f"{text} {comment}".strip())
+        elif comment_only and column == 0 and comment.strip("-"):
+            headings.append(("group", comment))
+            continues = False
+        elif line.strip():  # code, or a ruler: the headings above head no setting
+            headings, continues = [], False
+    return None
+
+
+def help_text(namespace, settings, rules):
+    doc = (namespace.get("__doc__") or "").strip()
+    lines = ([doc, ""] if doc else []) + ["Settings (default first; override with a config file and/or --key=value):"]
+    written = settings_in_file(namespace["__file__"]) if namespace.get("__file__") else None
+    entries = [entry for entry in written or [] if entry[0] == "group" or entry[1] in settings]
+    described = {entry[1] for entry in entries if entry[0] == "setting"}
+    entries += [("setting", name, "") for name in settings if name not in described]
+    for entry in entries:
+        if entry[0] == "group":
+            lines += ["", f"  # {entry[1]}"]
+            continue
+        _, name, comment = entry
+        rule = rules.get(name)
+        explained = " ".join(part for part in (comment, f"[{rule.text}]" if rule else "") if part)
+        left = f"  --{name}={_show(namespace[name])}"
+        lines.append(f"{left:<34} {explained}".rstrip())
+    if any(isinstance(namespace[name], (list, tuple)) for name in settings):
+        lines += ["", "List settings take several values: --key=a b c, or --key=a --key=b."]
+    return "\n".join(lines)
 
 
 # -----------------------------------------------------------------------------------------------------------
@@ -290,18 +273,13 @@ def configure(namespace, argv, rules=None):
     globals()), in place, then check `rules` ({setting: Rule}; a list setting's rule applies to each item).
     Returns {setting: value} of every setting, for logging into checkpoints."""
     rules = rules or {}
-    section = settings_section(namespace["__file__"]) if namespace.get("__file__") else None
-    if section is not None:
-        settings = [entry[1] for entry in section if entry[0] == "setting"]
-    else:
-        settings = [k for k, v in namespace.items() if _is_setting(k, v)]
+    settings = [name for name, value in namespace.items() if _is_setting(name, value)]
     if "--help" in argv or "-h" in argv:
         try:
-            print(help_text(namespace, section, settings, rules), flush=True)
+            print(help_text(namespace, settings, rules), flush=True)
         except BrokenPipeError:  # `--help | head`: the reader left; say nothing more (Python's own advice)
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0)
-    sys.excepthook = _machine_error_hook
     given_on_command_line = set()
     last_list_key = None
     for arg in argv:
@@ -338,3 +316,28 @@ def configure(namespace, argv, rules=None):
             if problem:
                 raise ConfigError(f"--{key}={_show(value)}: {problem}")
     return {k: namespace[k] for k in settings}
+
+
+# -----------------------------------------------------------------------------------------------------------
+# machine errors: a message instead of a traceback, for a script that sets sys.excepthook = explain_machine_errors
+
+_MACHINE_ERRORS = {errno.ENOSPC: "the disk is full: free some space, or write somewhere else",
+                   errno.EDQUOT: "the disk quota is exceeded: free some space, or write somewhere else",
+                   errno.EACCES: "no permission: choose a place you can write to, or fix the permissions",
+                   errno.EPERM: "no permission: choose a place you can write to, or fix the permissions",
+                   errno.EROFS: "the file system is read-only: write somewhere else",
+                   errno.EISDIR: "that is a folder, where a file was expected",
+                   errno.ENOTDIR: "part of that path is a file, where a folder was expected",
+                   errno.EEXIST: "that path already exists as a file: choose another name",
+                   errno.ENOENT: "no such file or folder",
+                   errno.EIO: "the disk reported an input/output error"}
+
+
+def explain_machine_errors(kind, error, traceback):
+    """An excepthook: an error of the machine (a full disk, no permission, ...) ends the script with one line
+    that says what to do; anything else, a bug, keeps its traceback."""
+    if isinstance(error, OSError) and error.errno in _MACHINE_ERRORS:
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror}{where}: {_MACHINE_ERRORS[error.errno]}", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, error, traceback)

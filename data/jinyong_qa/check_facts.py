@@ -26,7 +26,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from wuxia.configurator import configure  # noqa: E402
+from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 from wuxia.text import decode_text  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -36,6 +36,7 @@ window = 3                              # an evidence group's terms must all occ
 min_name_count = 5                      # an evidence term that occurs this often in the novels counts as a name
 show = 0                                # also print the evidence paragraphs (first 40 characters) of N pairs
 # -----------------------------------------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 
 BOOKS = ("射雕英雄传", "神雕侠侣", "天龙八部")

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # to import wuxia/
 import poetry  # noqa: E402  data/poetry/poetry.py, beside this script
-from wuxia.configurator import AT_LEAST_0, FRACTION, configure  # noqa: E402
+from wuxia.configurator import AT_LEAST_0, FRACTION, configure, explain_machine_errors  # noqa: E402
 
 # -----------------------------------------------------------------------------
 tarball = ""  # path to chinese-poetry-2.0.1.tgz; "" = data/poetry/npm/, fetched there with npm pack when missing
@@ -38,6 +38,7 @@ seed = 1337
 raw_dir = "data/poetry/raw"  # both relative to the repository root
 qa_dir = "data/poetry"
 # -----------------------------------------------------------------------------
+sys.excepthook = explain_machine_errors
 config = configure(globals(), sys.argv[1:], rules={"extra_tang_chars": AT_LEAST_0, "val_fraction": FRACTION})
 
 repo_root = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))

@@ -23,7 +23,6 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-from bench.common import describe_machine, timed
 from wuxia.audit import audit_report, audits_from_csv, summarize_audit
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference, model_from_checkpoint
 from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure
@@ -34,6 +33,7 @@ from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
 from wuxia import qa_pairs
 from wuxia.qa_pairs import question_kind
 from wuxia.report import markdown_table
+from wuxia.timing import describe_machine, timed
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = []          # the runs: --out_dir=out/a out/b ...

@@ -17,7 +17,6 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import describe_machine  # noqa: E402
 from wuxia.checkpoint import load_for_inference  # noqa: E402
 from wuxia.configurator import AT_LEAST_1, configure  # noqa: E402
 from wuxia.device import for_inference  # noqa: E402
@@ -25,6 +24,7 @@ from wuxia.generate import DECODING, answer_questions, passages_for  # noqa: E40
 from wuxia.jsonl import read_questions  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import describe_passage, open_book  # noqa: E402
+from wuxia.timing import describe_machine  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 run = ["out/sft_cpu"]          # fine-tuned runs to compare (open-book ones are also asked without retrieval)

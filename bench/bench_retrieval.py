@@ -15,10 +15,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import describe_machine  # noqa: E402
 from wuxia.configurator import configure  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import build_index, load_index, retrieve  # noqa: E402
+from wuxia.timing import describe_machine  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 index = ""                    # an index folder made by index.py; or, when empty, one built in memory from --novels

@@ -27,6 +27,7 @@ from wuxia.cloze import accuracy, chosen_right, make_items, option_scores, sprea
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE, at_least, configure
 from wuxia.dataset import dataset_dir, has_meta, load_meta
 from wuxia.device import for_inference, pick_device, weights_format
+from wuxia.jsonl import write_jsonl
 from wuxia.report import markdown_table, write_report
 from wuxia.text import cleaned_documents, split_train_val
 
@@ -85,8 +86,7 @@ if not test:
 books = list(dict.fromkeys(item["source"] for item in test))
 items_path = os.path.splitext(output)[0] + "_items.jsonl"
 os.makedirs(os.path.dirname(items_path) or ".", exist_ok=True)
-with open(items_path, "w", encoding="utf-8") as f:
-    f.writelines(json_module.dumps(item, ensure_ascii=False) + "\n" for item in test)
+write_jsonl(items_path, test)
 
 # -----------------------------------------------------------------------------------------------------------
 # score every run on the same items

@@ -34,7 +34,7 @@ from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_P
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, passages_for
-from wuxia.jsonl import read_qa_records, read_records
+from wuxia.jsonl import read_qa_records, read_records, write_jsonl
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l, typical_answer
@@ -119,12 +119,12 @@ else:
                     open_book=retrieval.open_book_summary(checkpoint, open_book, index),
                     max_new_tokens=max_new_tokens or model.config.block_size,
                     seed=seed, generation_seconds=round(seconds, 1))
-    with open(os.path.join(out_dir, "rouge_predictions.jsonl"), "w", encoding="utf-8") as f:
-        for q, ref, p, s, read in zip(questions, references, predictions, stopped, passages):
-            record = {"question": q, "reference": ref, "prediction": p, "stopped": s}
-            if find_passages:
-                record["passages"] = read
-            f.write(json_module.dumps(record, ensure_ascii=False) + "\n")
+    records = []
+    for q, ref, p, s, read in zip(questions, references, predictions, stopped, passages):
+        records.append({"question": q, "reference": ref, "prediction": p, "stopped": s})
+        if find_passages:
+            records[-1]["passages"] = read
+    write_jsonl(os.path.join(out_dir, "rouge_predictions.jsonl"), records)
 
 # -----------------------------------------------------------------------------------------------------------
 # score each answer (and audit it for copies of what the run was trained on), then summarize

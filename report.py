@@ -16,7 +16,6 @@ thresholds (speed.json).
 Every number comes from those files. What a run does not hold is listed under 缺失项 with the command that
 makes it; --evaluate runs those commands (eval_ppl.py, eval_rouge.py, sample.py) and times 256 new tokens.
 """
-import csv
 import json
 import os
 import subprocess
@@ -28,11 +27,12 @@ from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inferenc
 from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import DECODING, encode_input, generate
+from wuxia.jsonl import read_jsonl
 from wuxia.retrieval import show_passages
 from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
 from wuxia import qa_pairs
 from wuxia.qa_pairs import question_kind
-from wuxia.report import markdown_table
+from wuxia.report import markdown_table, read_csv
 from wuxia.timing import describe_machine, timed
 
 # -----------------------------------------------------------------------------------------------------------
@@ -58,19 +58,9 @@ def in_run(run, name):
     return os.path.join(run, name)
 
 
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def first_table(path):

@@ -11,7 +11,6 @@ how many answers named it (reading), and among the others, how many still did (m
 the first --sample_n questions of a question file answered by each run side by side, with the passages used,
 to --sample_out.
 """
-import json
 import os
 import sys
 
@@ -21,7 +20,7 @@ from wuxia.checkpoint import load_for_inference  # noqa: E402
 from wuxia.configurator import AT_LEAST_1, configure  # noqa: E402
 from wuxia.device import for_inference  # noqa: E402
 from wuxia.generate import DECODING, answer_questions, passages_for  # noqa: E402
-from wuxia.jsonl import read_questions  # noqa: E402
+from wuxia.jsonl import read_jsonl, read_questions  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import describe_passage, open_book  # noqa: E402
 from wuxia.timing import describe_machine  # noqa: E402
@@ -37,10 +36,7 @@ dtype = "float32"              # the weights' format for answering (float32: the
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={"sample_n": AT_LEAST_1, "batch_size": AT_LEAST_1})
 
-probes = {}
-for path in probe:
-    with open(path, encoding="utf-8") as f:
-        probes[os.path.basename(path)] = [json.loads(line) for line in f if line.strip()]
+probes = {os.path.basename(path): read_jsonl(path) for path in probe}
 sample_questions = [q for q, _ in read_questions(sample)][:sample_n] if sample else []
 
 

@@ -22,6 +22,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure  # noqa: E402
+from wuxia.jsonl import read_jsonl  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -72,8 +73,7 @@ def ask(question_file):
     summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}",
                   f"--open_book={open_book}", *([f"--qa={question_file}"] if question_file else []),
                   *([f"--limit={limit}"] if limit else []))
-    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
-        return summary, [json.loads(line) for line in f]
+    return summary, read_jsonl(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"))
 
 
 rows = []
@@ -92,8 +92,7 @@ for question_file in [""] + list(qa):
 probe_line = ""
 if probe:
     _, answers = ask(probe)
-    with open(os.path.join(ROOT, probe), encoding="utf-8") as f:
-        probe_questions = {r["question"]: r for r in map(json.loads, f)}
+    probe_questions = {r["question"]: r for r in read_jsonl(os.path.join(ROOT, probe))}
     by_kind = {}  # what a question asks (relation, 外号, 门派, 绝学) -> [right, asked]
     for a in answers:
         question = probe_questions[a["question"]]

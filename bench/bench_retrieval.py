@@ -8,7 +8,6 @@ per number of passages k, for passages cut to the characters the model reads (--
 A probe question counts as found at k when one of its "names" (the answers' names, checked in the novels)
 occurs in the text of its first k passages. Also prints how long building the index took, when it builds.
 """
-import json
 import os
 import sys
 import time
@@ -16,6 +15,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from wuxia.configurator import configure  # noqa: E402
+from wuxia.jsonl import read_jsonl  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import build_index, load_index, retrieve  # noqa: E402
 from wuxia.timing import describe_machine  # noqa: E402
@@ -31,10 +31,7 @@ chars = 40                    # characters the model reads of each passage (the 
 configure(globals(), sys.argv[1:])
 ks = [int(k) for k in ks.split(",")]
 
-questions = {}
-for path in probe:
-    with open(path, encoding="utf-8") as f:
-        questions[os.path.basename(path)] = [json.loads(line) for line in f if line.strip()]
+questions = {os.path.basename(path): read_jsonl(path) for path in probe}
 
 indexes = []
 if index:

@@ -20,13 +20,13 @@ paragraph numbers that were searched), a summary per book, and exits 1 when anyt
 """
 import bisect
 import glob
-import json
 import os
 import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from wuxia.configurator import configure  # noqa: E402
+from wuxia.jsonl import parse_records  # noqa: E402
 from wuxia.text import decode_text  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
@@ -126,15 +126,9 @@ def main():
 
     records = []
     for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise SystemExit(f"{path}:{line_no}: invalid JSON ({e.msg})")
-                    record["_source"] = f"{os.path.relpath(path)}:{line_no}"
-                    records.append(record)
+        for source, record in parse_records(os.path.relpath(path)):
+            record["_source"] = source
+            records.append(record)
     terms = {t for r in records for g in (r.get("evidence") or []) for t in g if len(t) >= 2}
     names = sorted((t for t in terms if sum(len(positions[b](t)) for b in BOOKS) >= min_name_count),
                    key=len, reverse=True)

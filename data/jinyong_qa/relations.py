@@ -16,11 +16,14 @@ are the books' most-mentioned characters (counted in the novels), not the ones s
 ask about. Facts were written from the 1970s (三联) text and relations.jsonl is checked like the rest of the set:
 python data/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels
 """
-import json
 import os
 import re
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", ".."))  # to import wuxia/
+from wuxia.jsonl import read_jsonl, write_jsonl  # noqa: E402
+
 S, D, T = "射雕英雄传", "神雕侠侣", "天龙八部"
 # (book, X, relation, Y, one sentence of context, evidence groups for check_facts.py)
 FACTS = [
@@ -287,11 +290,8 @@ def held_out_names(x, y, relation, question_template):
 
 def questions_asked_by_hand():
     """The questions of the hand-written files (one per book): relations.py leaves those to them."""
-    asked = set()
-    for name in ("shediao", "shendiao", "tianlong"):
-        with open(os.path.join(HERE, f"{name}.jsonl"), encoding="utf-8") as f:
-            asked |= {json.loads(line)["question"] for line in f}
-    return asked
+    return {record["question"] for name in ("shediao", "shendiao", "tianlong")
+            for record in read_jsonl(os.path.join(HERE, f"{name}.jsonl"))}
 
 
 def relation_pairs(asked_by_hand):
@@ -324,8 +324,7 @@ PROBE_PATH = os.path.join(HERE, "..", "jinyong_probe.jsonl")
 
 if __name__ == "__main__":
     pairs, probe = relation_pairs(questions_asked_by_hand())
-    for path, records in ((PAIRS_PATH, pairs), (PROBE_PATH, probe)):
-        with open(path, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    write_jsonl(PAIRS_PATH, pairs)
+    write_jsonl(PROBE_PATH, probe)
     print(f"{len(FACTS)} facts: {len(pairs)} pairs in data/jinyong_qa/relations.jsonl, "
           f"{len(probe)} probe questions in data/jinyong_probe.jsonl")

@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # to import wuxia/
 import poetry  # noqa: E402  data/poetry/poetry.py, beside this script
 from wuxia.configurator import AT_LEAST_0, FRACTION, configure  # noqa: E402
+from wuxia.jsonl import write_jsonl  # noqa: E402
 
 # -----------------------------------------------------------------------------
 tarball = ""  # path to chinese-poetry-2.0.1.tgz; "" = data/poetry/npm/, fetched there with npm pack when missing
@@ -145,9 +146,7 @@ train_records, val_records = poetry.make_qa(qa_poems, corpus, val_fraction, seed
 qa_path = os.path.join(repo_root, qa_dir)
 os.makedirs(qa_path, exist_ok=True)
 for split, records in (("train", train_records), ("val", val_records)):
-    with open(os.path.join(qa_path, f"qa_{split}.jsonl"), "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl(os.path.join(qa_path, f"qa_{split}.jsonl"), records)
 
 # summary
 print(f"\n{'collection':<14}{'poems':>7}{'chars':>9}  file")

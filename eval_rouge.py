@@ -22,7 +22,7 @@ rouge_predictions.jsonl (question, reference, prediction, stopped, and for an op
 re-scorable with --pred). With --pred the reports go beside the predictions file instead: <name>_rouge.csv and
 <name>_rouge.md.
 """
-import json as json_module
+import json
 import os
 import sys
 import time
@@ -60,7 +60,7 @@ dtype = "auto"                # auto: int8 weights on a CPU (float32 where the k
 constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
 train_qa = ""                 # the memorisation audit's training QA; default: train.jsonl of the run's SFT dataset
 novels = []                   # the audit also measures copies from these novels (.txt/.jsonl, folders); empty: it does not
-json = False                  # print one JSON object instead of the table
+print_json = False            # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 configure(globals(), sys.argv[1:], rules={
     **DECODING_RULES, "qa": EXISTING_PATH, "pred": EXISTING_PATH, "train_qa": EXISTING_PATH, "limit": AT_LEAST_0,
@@ -102,7 +102,7 @@ else:
     t0 = time.time()
     passages = [passages_for(find_passages, tokenizer, q, model.config.block_size) for q in questions]
     predictions, stopped = answer_questions(model, tokenizer, questions, max_new_tokens or model.config.block_size,
-                                            batch_size, seed, progress=not json, passages=passages,
+                                            batch_size, seed, progress=not print_json, passages=passages,
                                             temperature=temperature, top_k=top_k, top_p=top_p,
                                             repetition_penalty=repetition_penalty, autocast=autocast)
     seconds = time.time() - t0
@@ -194,9 +194,8 @@ if training:
 
 csv_path, md_path = write_report(report_prefix + ".csv", per_question, "\n".join(lines))
 
-if json:
-    print(json_module.dumps({**summary, "settings": settings, "csv": csv_path, "markdown": md_path},
-                            ensure_ascii=False))
+if print_json:
+    print(json.dumps({**summary, "settings": settings, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
 else:
     print(table)
     print()

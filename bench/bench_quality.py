@@ -63,16 +63,16 @@ def run(*args):
     return json.loads(out.stdout)
 
 
-ppl = run("eval_ppl.py", f"--out_dir={pretrained}", "--json", f"--device={device}")["runs"][0]
+ppl = run("eval_ppl.py", f"--out_dir={pretrained}", "--print_json", f"--device={device}")["runs"][0]
 print(f"{pretrained}: {ppl['bits_per_char']:.3f} bits per character on {ppl['chars']:,} held-out characters "
       f"({ppl['scored']})")
 
 def ask(question_file):
     """eval_rouge.py's summary for the fine-tuned run on a question file ("" = its own val split), and the
     answers it gave (its rouge_predictions.jsonl)."""
-    summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--print_json", f"--device={device}", f"--batch_size={batch_size}",
-                  f"--open_book={open_book}", *([f"--qa={question_file}"] if question_file else []),
-                  *([f"--limit={limit}"] if limit else []))
+    summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--print_json", f"--device={device}",
+                  f"--batch_size={batch_size}", f"--open_book={open_book}",
+                  *([f"--qa={question_file}"] if question_file else []), *([f"--limit={limit}"] if limit else []))
     return summary, read_jsonl(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"))
 
 

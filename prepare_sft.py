@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, UNIT_INTERVAL, at_least, configure
-from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
+from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, refuse_evaluation_only, write_dataset
 from wuxia.jsonl import read_jsonl, read_qa_records, write_jsonl
 from wuxia.reading import rename_answer, speaker_exercises, speaker_names
 from wuxia.retrieval import answer_passage, load_index, retrieve
@@ -60,6 +60,8 @@ def read_split(patterns, what):
     """The usable records ({question, answer, source}) of the files named by patterns (files, globs, or
     folders: their .json and .jsonl files), the skipped ones as (source, reason), and one summary per file."""
     paths = find_input_files(patterns, f"--{what}", extensions=(".json", ".jsonl"))
+    refuse_evaluation_only(paths, f"--{what}", "Make the dataset from the QA training set (--input=data/jinyong_qa/) "
+                           "or your own QA files; score a model on an evaluation file with eval_rouge.py --qa=FILE.")
     examples, skipped, files = [], [], []
     for path in paths:
         with open(path, "rb") as f:

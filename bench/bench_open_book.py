@@ -2,7 +2,8 @@
 with and without retrieval, and whether the right name was in the passages the model read.
 
     python bench/bench_open_book.py --run=out/sft_open --run=out/sft_closed \
-        --probe=data/jinyong_probe.jsonl --probe=data/bixuejian_probe.jsonl --sample=../shared/jinyong/dev_qa.jsonl
+        --probe=data/eval/jinyong_probe.jsonl --probe=data/eval/bixuejian_probe.jsonl \
+        --sample=../shared/jinyong/dev_qa.jsonl
 
 Every open-book run is asked twice: with its retrieval (as a user's question gets it) and without (to see
 what its weights alone know). A probe question is right when the answer names one of its "names" (checked
@@ -27,7 +28,7 @@ from wuxia.timing import describe_machine  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 run = ["out/sft_cpu"]          # fine-tuned runs to compare (open-book ones are also asked without retrieval)
-probe = ["data/jinyong_probe.jsonl", "data/bixuejian_probe.jsonl"]  # questions with the right "names"
+probe = ["data/eval/jinyong_probe.jsonl", "data/eval/bixuejian_probe.jsonl"]  # questions with the right "names"
 sample = ""                    # a question file whose first questions are answered side by side
 sample_n = 20
 sample_out = "open_book_samples.md"

@@ -2,7 +2,7 @@
 held-out answer table of the fine-tuned run (Rouge-L P/R/F1, stopped, loop, clean, with the echo and
 constant-answer baselines) on the QA set's own val split and on other question files, and two measures of
 facts: the share of short factual questions ("X的师父是谁？") in those files whose answer names the person the
-reference names, and the share of the probe's questions (data/jinyong_probe.jsonl: who is X's wife, father,
+reference names, and the share of the probe's questions (data/eval/jinyong_probe.jsonl: who is X's wife, father,
 master, what is X's nickname, sect, signature martial art, in phrasings the QA set never uses for that fact,
 never trained on) whose answer names the right person, nickname, sect or art.
 
@@ -29,7 +29,7 @@ from wuxia.report import markdown_table  # noqa: E402
 pretrained = "out/pretrain_jinyong_cpu"  # the pretrained run (its val text gives bits per character)
 finetuned = "out/sft_cpu"     # the fine-tuned run (its SFT dataset's val split is the first question set)
 qa = []                       # more question files (JSON Lines with question and answer), never trained on
-probe = "data/jinyong_probe.jsonl"  # short questions with the names that answer them ("names"); "" skips it
+probe = "data/eval/jinyong_probe.jsonl"  # short questions with the names that answer them ("names"); "" skips it
 limit = 0                     # ask only the first N questions of each set; 0 = all
 batch_size = 16               # questions generated together
 open_book = True              # an open-book run reads the passages retrieved for each question; False: none

@@ -36,3 +36,9 @@ def test_the_import_check_sees_an_import_inside_a_function(tmp_path):
     script = tmp_path / "script.py"
     script.write_text("import os\n\ndef speed():\n    from bench.common import si\n    return si(1)\n", encoding="utf-8")
     assert imported_modules(script) == {"os", "bench"}
+
+
+def test_data_holds_data_and_tools_the_programs_that_make_it():
+    programs = [path.relative_to(ROOT).as_posix() for path in python_files()
+                if path.relative_to(ROOT).parts[0] == "data"]
+    assert not programs, f"{', '.join(programs)} in data/: a program that makes or checks a data set goes in tools/"

@@ -1,7 +1,7 @@
 """Check the Jin Yong QA pairs against the novels: find, for every pair, the passages that support it.
 
-    python data/jinyong_qa/check_facts.py                                   # every *.jsonl here
-    python data/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels --show=5 data/jinyong_qa/tianlong.jsonl
+    python tools/jinyong_qa/check_facts.py                                  # every *.jsonl of data/jinyong_qa/
+    python tools/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels --show=5 data/jinyong_qa/tianlong.jsonl
 
 Each record names its book and lists its evidence: groups of terms (names, places, skills, key words) that
 must all occur close together in that book, within `--window` consecutive paragraphs:
@@ -24,13 +24,14 @@ import os
 import re
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, ROOT)  # to import wuxia/
 from wuxia.configurator import configure  # noqa: E402
 from wuxia.jsonl import parse_records  # noqa: E402
 from wuxia.text import decode_text  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
-input = []                              # QA files to check; default: every .jsonl beside this script
+input = []                              # QA files to check; default: every .jsonl of data/jinyong_qa/
 novels = "../shared/jinyong/novels"     # folder with <book>.txt for each book named in the records
 window = 3                              # an evidence group's terms must all occur within this many paragraphs
 min_name_count = 5                      # an evidence term that occurs this often in the novels counts as a name
@@ -106,7 +107,7 @@ def check_record(record, book_text, positions, names_by_book):
 
 
 def main():
-    files = input or sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "*.jsonl")))
+    files = input or sorted(glob.glob(os.path.join(ROOT, "data", "jinyong_qa", "*.jsonl")))
     if not files:
         raise SystemExit("no QA files to check: pass --input=FILE.jsonl")
     missing = [b for b in BOOKS if not os.path.isfile(os.path.join(novels, b + ".txt"))]

@@ -9,7 +9,7 @@ started=$(date +%s)
 step() { printf '\n=== [%s, %ds] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - started ))" "$*"; }
 
 step "1/9 fetch the chinese-poetry corpus and generate poem questions"
-$PYTHON data/poetry/fetch.py
+$PYTHON tools/poetry/fetch.py
 step "2/9 prepare the pretraining data (character tokenizer; val text from collections no question is about)"
 $PYTHON prepare.py --dataset=poetry --tokenizer=char --input=data/poetry/raw/ \
     --val_from='guwenguanzhi|mengzi|lunyu|shijing|chuci'
@@ -22,7 +22,7 @@ step "5/9 fine-tune (config/demo_sft.py)"
 $PYTHON train.py config/demo_sft.py
 step "6/9 sample: a continuation from the pretrained model, answers from the fine-tuned one"
 $PYTHON sample.py --out_dir=out/demo_pretrain --start="《静夜思》" --num_samples=2 --temperature=0.8 --max_new_tokens=60 --trim=True
-$PYTHON sample.py --out_dir=out/demo_sft --start=FILE:data/poetry/demo_questions.txt --num_samples=1 \
+$PYTHON sample.py --out_dir=out/demo_sft --start=FILE:data/eval/poetry_demo_questions.txt --num_samples=1 \
     --temperature=0 --max_new_tokens=100
 step "7/9 perplexity and bits per character on the held-out data"
 $PYTHON eval_ppl.py --out_dir=out/demo_pretrain

@@ -17,7 +17,7 @@ standard error), chance level (1 / n_options) and the most-mentioned baseline (a
 names most often: a model that only learned which names are frequent gets that). Saved as cloze.csv and
 cloze.md in the first out_dir, or --output.
 """
-import json as json_module
+import json
 import os
 import sys
 import time
@@ -28,6 +28,7 @@ from wuxia.configurator import (AT_LEAST_1, DEVICE, DTYPE, FRACTION, OUTPUT_FILE
                                 explain_machine_errors)
 from wuxia.dataset import dataset_dir, has_meta, load_meta
 from wuxia.device import for_inference, pick_device, weights_format
+from wuxia.jsonl import write_jsonl
 from wuxia.report import markdown_table, write_report
 from wuxia.text import cleaned_documents, split_train_val
 
@@ -44,7 +45,7 @@ batch_size = 32       # options scored together
 device = "auto"       # auto picks cuda > mps > cpu
 dtype = "float32"     # the weights scored (float32 as trained)
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/cloze.csv
-json = False          # print one JSON object instead of the table
+print_json = False    # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
@@ -76,7 +77,7 @@ all_items, sources = [], 0
 for source, book in cleaned_documents(novels):
     book_items = make_items(book, split_train_val(book, val_fraction)[1], source, n_options, context_chars,
                             min_speeches, seed)
-    if not json:
+    if not print_json:
         print(f"{source}: {len(book_items)} items")
     all_items += book_items
     sources += 1
@@ -87,8 +88,7 @@ if not test:
 books = list(dict.fromkeys(item["source"] for item in test))
 items_path = os.path.splitext(output)[0] + "_items.jsonl"
 os.makedirs(os.path.dirname(items_path) or ".", exist_ok=True)
-with open(items_path, "w", encoding="utf-8") as f:
-    f.writelines(json_module.dumps(item, ensure_ascii=False) + "\n" for item in test)
+write_jsonl(items_path, test)
 
 # -----------------------------------------------------------------------------------------------------------
 # score every run on the same items
@@ -104,7 +104,7 @@ for run_dir in out_dir:
     results.append({"run": run_dir, "iter": checkpoint.get("iter_num"), "kind": checkpoint.get("data_kind"),
                     "tokenizer": checkpoint["tokenizer"]["tokenizer"], "weights": weights_format(model),
                     **accuracy(test, scores), **by_book, "seconds": round(time.time() - t0, 1)})
-    if not json:
+    if not print_json:
         print(f"{run_dir}: {len(test)} items in {results[-1]['seconds']:.1f} s")
 
 header = ["run", "iter", "kind", "tokenizer", "items", "accuracy", "chance", "most-mentioned baseline"]
@@ -120,8 +120,8 @@ notes = (f"{len(test)} items from the last {100 * val_fraction:g}% of {sources} 
          "most often.")
 csv_path, md_path = write_report(output, results, markdown + "\n\n" + notes)
 
-if json:
-    print(json_module.dumps({"runs": results, "items_file": items_path, "csv": csv_path, "markdown": md_path},
-                            ensure_ascii=False))
+if print_json:
+    print(json.dumps({"runs": results, "items_file": items_path, "csv": csv_path, "markdown": md_path},
+                     ensure_ascii=False))
 else:
     print(f"\n{markdown}\n\n{notes}\nsaved {csv_path} and {md_path}")

@@ -2,7 +2,7 @@
 
     python eval_ppl.py --out_dir=out/pretrain_jinyong
     python eval_ppl.py --out_dir=out/pretrain_char out/pretrain_gpt2     # one table for several runs
-    python eval_ppl.py --out_dir=out/sft --dataset=sft_jinyong --json
+    python eval_ppl.py --out_dir=out/sft --dataset=sft_jinyong --print_json
 
 Each run is evaluated on the dataset it was trained on, unless --dataset names one (the tokenizer must be
 the model's). What is scored follows the dataset:
@@ -21,7 +21,7 @@ with different tokenizers by those. Characters counted:
 The table is printed as Markdown and saved as CSV and Markdown (ppl.csv and ppl.md in the first out_dir,
 or --output).
 """
-import json as json_module
+import json
 import os
 import sys
 import time
@@ -42,7 +42,7 @@ batch_size = 8        # windows (or SFT rows) per forward pass
 device = "auto"       # auto picks cuda > mps > cpu
 dtype = "float32"     # the weights scored: float32 as trained; int8 or float16 measure what CPU decoding's formats lose
 output = ""           # the CSV (the Markdown beside it, .md); default: <first out_dir>/ppl.csv
-json = False          # print one JSON object instead of the table
+print_json = False    # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"stride": AT_LEAST_0, "batch_size": AT_LEAST_1, "device": DEVICE, "dtype": DTYPE})
@@ -91,7 +91,7 @@ def fmt(value, digits):
 results = []
 for run_dir in out_dir:
     results.append(evaluate(run_dir))
-    if not json:
+    if not print_json:
         r = results[-1]
         print(f"{run_dir}: {r['tokens']:,} tokens scored in {r['seconds']:.1f} s ({r['scored']}; {r['weights']})")
 
@@ -108,8 +108,8 @@ if any(r["chars"] is None for r in results):
 
 csv_path, md_path = write_report(output or os.path.join(out_dir[0], "ppl.csv"), results, markdown + "\n\n" + notes)
 
-if json:
-    print(json_module.dumps({"runs": results, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
+if print_json:
+    print(json.dumps({"runs": results, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
 else:
     print()
     print(markdown)

@@ -22,7 +22,7 @@ rouge_predictions.jsonl (question, reference, prediction, stopped, and for an op
 re-scorable with --pred). With --pred the reports go beside the predictions file instead: <name>_rouge.csv and
 <name>_rouge.md.
 """
-import json as json_module
+import json
 import os
 import sys
 import time
@@ -35,7 +35,7 @@ from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, EXISTING_
 from wuxia.dataset import records_path
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES, answer_questions, check_input, passages_for
-from wuxia.jsonl import read_qa_records, read_records
+from wuxia.jsonl import read_qa_records, read_records, write_jsonl
 from wuxia.quality import answer_quality, summarize_quality
 from wuxia.report import markdown_table, write_report
 from wuxia.rouge import rouge_l, typical_answer
@@ -61,7 +61,7 @@ dtype = "auto"                # auto: int8 weights on a CPU (float32 where the k
 constant_answer = ""          # the constant-answer baseline; empty: the most typical answer of the run's training set
 train_qa = ""                 # the memorisation audit's training QA; default: train.jsonl of the run's SFT dataset
 novels = []                   # the audit also measures copies from these novels (.txt/.jsonl, folders); empty: it does not
-json = False                  # print one JSON object instead of the table
+print_json = False            # print one JSON object instead of the table
 # -----------------------------------------------------------------------------------------------------------
 sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
@@ -104,7 +104,7 @@ else:
     t0 = time.time()
     passages = [passages_for(find_passages, tokenizer, q, model.config.block_size) for q in questions]
     predictions, stopped = answer_questions(model, tokenizer, questions, max_new_tokens or model.config.block_size,
-                                            batch_size, seed, progress=not json, passages=passages,
+                                            batch_size, seed, progress=not print_json, passages=passages,
                                             temperature=temperature, top_k=top_k, top_p=top_p,
                                             repetition_penalty=repetition_penalty, autocast=autocast)
     seconds = time.time() - t0
@@ -121,12 +121,12 @@ else:
                     open_book=retrieval.open_book_summary(checkpoint, open_book, index),
                     max_new_tokens=max_new_tokens or model.config.block_size,
                     seed=seed, generation_seconds=round(seconds, 1))
-    with open(os.path.join(out_dir, "rouge_predictions.jsonl"), "w", encoding="utf-8") as f:
-        for q, ref, p, s, read in zip(questions, references, predictions, stopped, passages):
-            record = {"question": q, "reference": ref, "prediction": p, "stopped": s}
-            if find_passages:
-                record["passages"] = read
-            f.write(json_module.dumps(record, ensure_ascii=False) + "\n")
+    records = []
+    for q, ref, p, s, read in zip(questions, references, predictions, stopped, passages):
+        records.append({"question": q, "reference": ref, "prediction": p, "stopped": s})
+        if find_passages:
+            records[-1]["passages"] = read
+    write_jsonl(os.path.join(out_dir, "rouge_predictions.jsonl"), records)
 
 # -----------------------------------------------------------------------------------------------------------
 # score each answer (and audit it for copies of what the run was trained on), then summarize
@@ -196,9 +196,8 @@ if training:
 
 csv_path, md_path = write_report(report_prefix + ".csv", per_question, "\n".join(lines))
 
-if json:
-    print(json_module.dumps({**summary, "settings": settings, "csv": csv_path, "markdown": md_path},
-                            ensure_ascii=False))
+if print_json:
+    print(json.dumps({**summary, "settings": settings, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
 else:
     print(table)
     print()

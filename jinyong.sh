@@ -37,8 +37,8 @@ $PYTHON "$ROOT/train.py" "$ROOT/config/sft_cpu.py" ${SFT_ARGS:-}
 step "5/6 bits per character on the held-out text; Rouge-L on the held-out questions"
 $PYTHON "$ROOT/eval_ppl.py" --out_dir=out/pretrain_jinyong_cpu
 $PYTHON "$ROOT/eval_rouge.py" --out_dir=out/sft_cpu ${EVAL_ARGS:-}
-step "6/6 answers to a few questions (data/jinyong_qa/demo_questions.txt)"
-$PYTHON "$ROOT/sample.py" --out_dir=out/sft_cpu --start="FILE:$ROOT/data/jinyong_qa/demo_questions.txt" --num_samples=1 ${SAMPLE_ARGS:-}
+step "6/6 answers to a few questions (data/eval/jinyong_demo_questions.txt)"
+$PYTHON "$ROOT/sample.py" --out_dir=out/sft_cpu --start="FILE:$ROOT/data/eval/jinyong_demo_questions.txt" --num_samples=1 ${SAMPLE_ARGS:-}
 
 step "done in $(( $(date +%s) - started )) s."
 cat <<MSG

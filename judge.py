@@ -22,7 +22,7 @@ kind of question, the unparsed count, the agreement with Rouge-L F1 (Spearman's 
 judged answers), and with --baselines the judge's scores for echoing the question and for one constant answer
 (the reference most like the others, chosen with hindsight: a ceiling for any constant).
 """
-import json as json_module
+import json
 import os
 import sys
 from collections import defaultdict
@@ -53,7 +53,7 @@ timeout_seconds = 120.0       # per request
 baselines = False             # also judge two answers that need no model: the question echoed, and one constant answer
 limit = 0                     # judge only the first N answers; 0 = all
 dry_run = False               # print the first prompt and the number of requests, send nothing
-json = False                  # print one JSON object instead of the tables
+print_json = False            # print one JSON object instead of the tables
 # -----------------------------------------------------------------------------------------------------------
 sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={
@@ -101,7 +101,7 @@ if baselines:
 keys = [cache_key(model, build_prompt(q, r, p)) for _, q, r, p in tasks]
 judged = {}
 for line in complete_lines(output):
-    record = json_module.loads(line)
+    record = json.loads(line)
     judged[record["key"]] = record
 todo = [(key, task) for key, task in zip(keys, tasks) if key not in judged]
 todo = list({key: task for key, task in todo}.items())  # the same prompt twice is asked once
@@ -139,7 +139,7 @@ with open(output, "a", encoding="utf-8") as out:
         record = {"key": key, "answer_of": answer_of, "question": question, "reference": reference,
                   "prediction": prediction, "score": score, "reason": reason, "unparsed": problem, "requests": attempt,
                   **({"reply": reply[:500]} if problem else {})}
-        out.write(json_module.dumps(record, ensure_ascii=False) + "\n")
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
         out.flush()  # one whole line at a time
         judged[key] = record
         print(f"{number}/{len(todo)} {answer_of}: " + (f"{score} ({reason})" if problem is None else
@@ -190,7 +190,7 @@ if summary["baselines"]:
 lines.append("Unparsed replies count in no mean; delete their lines from the judgements file to ask again.")
 csv_path, md_path = write_report(os.path.splitext(output)[0] + ".csv", rows, "\n".join(lines))
 
-if json:
-    print(json_module.dumps({**summary, "judgements": output, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
+if print_json:
+    print(json.dumps({**summary, "judgements": output, "csv": csv_path, "markdown": md_path}, ensure_ascii=False))
 else:
     print("\n".join(lines[4:]) + f"\nsaved {output}, {csv_path} and {md_path}")

@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, FRACTION, REGEX, configure, explain_machine_errors, one_of
-from wuxia.dataset import NEW_DATASET, dataset_dir, write_dataset
+from wuxia.dataset import NEW_DATASET, dataset_dir, refuse_evaluation_only, write_dataset
 from wuxia.text import (clean_text, find_input_files, pieces_for_encoding, read_documents, split_train_val,
                         t2s_converter)
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
@@ -53,6 +53,7 @@ if not input and not os.path.isdir(os.path.join(out_dir, "raw")):
              f"or name them with --input=PATH [PATH ...] (files, folders or globs)")
 # the input files: novels (.txt, one book each) and JSON Lines articles (.jsonl, one document per line)
 files = find_input_files(input or [os.path.join(out_dir, "raw")], extensions=(".txt", ".jsonl"))
+refuse_evaluation_only(files, "--input", "Name the novels or articles to pretrain on (--input=data/jinyong/raw/).")
 
 
 def cleaned_parts(path, book):

@@ -21,8 +21,8 @@ import numpy as np
 
 from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, FRACTION, UNIT_INTERVAL, at_least, configure,
                                 explain_machine_errors)
-from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, write_dataset
-from wuxia.jsonl import read_qa_records
+from wuxia.dataset import NEW_DATASET, dataset_dir, load_meta, records_path, refuse_evaluation_only, write_dataset
+from wuxia.jsonl import read_jsonl, read_qa_records, write_jsonl
 from wuxia.reading import rename_answer, speaker_exercises, speaker_names
 from wuxia.retrieval import answer_passage, load_index, retrieve
 from wuxia.sft_format import PROMPT_TEMPLATE, encode_example, format_prompt, show_row
@@ -62,6 +62,8 @@ def read_split(patterns, what):
     """The usable records ({question, answer, source}) of the files named by patterns (files, globs, or
     folders: their .json and .jsonl files), the skipped ones as (source, reason), and one summary per file."""
     paths = find_input_files(patterns, f"--{what}", extensions=(".json", ".jsonl"))
+    refuse_evaluation_only(paths, f"--{what}", "Make the dataset from the QA training set (--input=data/jinyong_qa/) "
+                           "or your own QA files; score a model on an evaluation file with eval_rouge.py --qa=FILE.")
     examples, skipped, files = [], [], []
     for path in paths:
         with open(path, "rb") as f:
@@ -82,8 +84,7 @@ if show >= 0:
     spans = np.load(os.path.join(out_dir, "train_spans.npy"))
     if show >= len(rows):
         sys.exit(f"--show={show}: {out_dir} has {len(rows)} train rows (0 to {len(rows) - 1})")
-    with open(train_records, encoding="utf-8") as f:
-        record = json.loads(f.readlines()[show])
+    record = read_jsonl(train_records)[show]
     prompt_len, total_len = (int(n) for n in spans[show])
     print(f"train row {show} of {len(rows)}: prompt {prompt_len} tokens, answer + <|endoftext|> "
           f"{total_len - prompt_len} tokens, padding {meta['block_size'] - total_len}")
@@ -255,12 +256,13 @@ def write_files(folder):
             spans[row] = example["prompt_len"], len(example["ids"])
         rows.tofile(os.path.join(folder, f"{split}.bin"))
         np.save(os.path.join(folder, f"{split}_spans.npy"), spans)
-        with open(os.path.join(folder, f"{split}.jsonl"), "w", encoding="utf-8") as f:
-            for example in examples:
-                record = {"question": example["question"], "answer": example["answer"]}
-                if "passages" in example:
-                    record["passages"] = [{k: p[k] for k in ("book", "place", "text")} for p in example["passages"]]
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        records = []
+        for example in examples:
+            record = {"question": example["question"], "answer": example["answer"]}
+            if "passages" in example:
+                record["passages"] = [{k: p[k] for k in ("book", "place", "text")} for p in example["passages"]]
+            records.append(record)
+        write_jsonl(os.path.join(folder, f"{split}.jsonl"), records)
     with open(os.path.join(folder, "meta.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False, indent=1)
 

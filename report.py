@@ -16,24 +16,24 @@ thresholds (speed.json).
 Every number comes from those files. What a run does not hold is listed under 缺失项 with the command that
 makes it; --evaluate runs those commands (eval_ppl.py, eval_rouge.py, sample.py) and times 256 new tokens.
 """
-import csv
 import json
 import os
 import subprocess
 import sys
 from datetime import datetime, timezone
 
-from bench.common import describe_machine, timed
 from wuxia.audit import audit_report, audits_from_csv, summarize_audit
 from wuxia.checkpoint import checkpoint_path, load_checkpoint, load_for_inference, model_from_checkpoint
 from wuxia.configurator import AT_LEAST_0, DEVICE, EXISTING_PATH, OUTPUT_DIR, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device
 from wuxia.generate import DECODING, encode_input, generate
+from wuxia.jsonl import read_jsonl
 from wuxia.retrieval import show_passages
 from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
 from wuxia import qa_pairs
 from wuxia.qa_pairs import question_kind
-from wuxia.report import markdown_table
+from wuxia.report import markdown_table, read_csv
+from wuxia.timing import describe_machine, timed
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = []          # the runs: --out_dir=out/a out/b ...
@@ -59,19 +59,9 @@ def in_run(run, name):
     return os.path.join(run, name)
 
 
-def read_csv(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def read_jsonl(path):
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def first_table(path):

@@ -22,13 +22,13 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, configure, explain_machine_errors
 from wuxia.dataset import dataset_dir, load_meta, load_split
 from wuxia.generate import cache_dtype
 from wuxia.int8 import fbgemm_supported, int8_supported, quantize_model
 from wuxia.report import markdown_table
+from wuxia.timing import describe_machine
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/pretrain_jinyong_cpu"  # a pretraining run (its dataset's val.bin is scored)

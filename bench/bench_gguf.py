@@ -15,13 +15,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine
 from wuxia import gguf_export
 from wuxia.checkpoint import load_for_inference
 from wuxia.configurator import AT_LEAST_1, EXISTING_PATH, configure, explain_machine_errors
 from wuxia.generate import encode_input, generate
 from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
+from wuxia.timing import describe_machine
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"          # the run

@@ -2,7 +2,8 @@
 with and without retrieval, and whether the right name was in the passages the model read.
 
     python bench/bench_open_book.py --run=out/sft_open --run=out/sft_closed \
-        --probe=data/jinyong_probe.jsonl --probe=data/bixuejian_probe.jsonl --sample=../shared/jinyong/dev_qa.jsonl
+        --probe=data/eval/jinyong_probe.jsonl --probe=data/eval/bixuejian_probe.jsonl \
+        --sample=../shared/jinyong/dev_qa.jsonl
 
 Every open-book run is asked twice: with its retrieval (as a user's question gets it) and without (to see
 what its weights alone know). A probe question is right when the answer names one of its "names" (checked
@@ -11,24 +12,23 @@ how many answers named it (reading), and among the others, how many still did (m
 the first --sample_n questions of a question file answered by each run side by side, with the passages used,
 to --sample_out.
 """
-import json
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import describe_machine  # noqa: E402
 from wuxia.checkpoint import load_for_inference  # noqa: E402
 from wuxia.configurator import AT_LEAST_1, configure, explain_machine_errors  # noqa: E402
 from wuxia.device import for_inference  # noqa: E402
 from wuxia.generate import DECODING, answer_questions, passages_for  # noqa: E402
-from wuxia.jsonl import read_questions  # noqa: E402
+from wuxia.jsonl import read_jsonl, read_questions  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import describe_passage, open_book  # noqa: E402
+from wuxia.timing import describe_machine  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 run = ["out/sft_cpu"]          # fine-tuned runs to compare (open-book ones are also asked without retrieval)
-probe = ["data/jinyong_probe.jsonl", "data/bixuejian_probe.jsonl"]  # questions with the right "names"
+probe = ["data/eval/jinyong_probe.jsonl", "data/eval/bixuejian_probe.jsonl"]  # questions with the right "names"
 sample = ""                    # a question file whose first questions are answered side by side
 sample_n = 20
 sample_out = "open_book_samples.md"
@@ -38,10 +38,7 @@ dtype = "float32"              # the weights' format for answering (float32: the
 sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:], rules={"sample_n": AT_LEAST_1, "batch_size": AT_LEAST_1})
 
-probes = {}
-for path in probe:
-    with open(path, encoding="utf-8") as f:
-        probes[os.path.basename(path)] = [json.loads(line) for line in f if line.strip()]
+probes = {os.path.basename(path): read_jsonl(path) for path in probe}
 sample_questions = [q for q, _ in read_questions(sample)][:sample_n] if sample else []
 
 

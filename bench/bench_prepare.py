@@ -25,10 +25,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import cpu_name
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, POSITIVE, configure, explain_machine_errors
 from wuxia.report import markdown_table
 from wuxia.text import clean_text, decode_text, find_input_files, pieces_for_encoding
+from wuxia.timing import cpu_name
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
 
 # -----------------------------------------------------------------------------

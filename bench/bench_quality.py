@@ -2,7 +2,7 @@
 held-out answer table of the fine-tuned run (Rouge-L P/R/F1, stopped, loop, clean, with the echo and
 constant-answer baselines) on the QA set's own val split and on other question files, and two measures of
 facts: the share of short factual questions ("X的师父是谁？") in those files whose answer names the person the
-reference names, and the share of the probe's questions (data/jinyong_probe.jsonl: who is X's wife, father,
+reference names, and the share of the probe's questions (data/eval/jinyong_probe.jsonl: who is X's wife, father,
 master, what is X's nickname, sect, signature martial art, in phrasings the QA set never uses for that fact,
 never trained on) whose answer names the right person, nickname, sect or art.
 
@@ -22,13 +22,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, configure, explain_machine_errors  # noqa: E402
+from wuxia.jsonl import read_jsonl  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 pretrained = "out/pretrain_jinyong_cpu"  # the pretrained run (its val text gives bits per character)
 finetuned = "out/sft_cpu"     # the fine-tuned run (its SFT dataset's val split is the first question set)
 qa = []                       # more question files (JSON Lines with question and answer), never trained on
-probe = "data/jinyong_probe.jsonl"  # short questions with the names that answer them ("names"); "" skips it
+probe = "data/eval/jinyong_probe.jsonl"  # short questions with the names that answer them ("names"); "" skips it
 limit = 0                     # ask only the first N questions of each set; 0 = all
 batch_size = 16               # questions generated together
 open_book = True              # an open-book run reads the passages retrieved for each question; False: none
@@ -63,18 +64,17 @@ def run(*args):
     return json.loads(out.stdout)
 
 
-ppl = run("eval_ppl.py", f"--out_dir={pretrained}", "--json", f"--device={device}")["runs"][0]
+ppl = run("eval_ppl.py", f"--out_dir={pretrained}", "--print_json", f"--device={device}")["runs"][0]
 print(f"{pretrained}: {ppl['bits_per_char']:.3f} bits per character on {ppl['chars']:,} held-out characters "
       f"({ppl['scored']})")
 
 def ask(question_file):
     """eval_rouge.py's summary for the fine-tuned run on a question file ("" = its own val split), and the
     answers it gave (its rouge_predictions.jsonl)."""
-    summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--json", f"--device={device}", f"--batch_size={batch_size}",
-                  f"--open_book={open_book}", *([f"--qa={question_file}"] if question_file else []),
-                  *([f"--limit={limit}"] if limit else []))
-    with open(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"), encoding="utf-8") as f:
-        return summary, [json.loads(line) for line in f]
+    summary = run("eval_rouge.py", f"--out_dir={finetuned}", "--print_json", f"--device={device}",
+                  f"--batch_size={batch_size}", f"--open_book={open_book}",
+                  *([f"--qa={question_file}"] if question_file else []), *([f"--limit={limit}"] if limit else []))
+    return summary, read_jsonl(os.path.join(ROOT, finetuned, "rouge_predictions.jsonl"))
 
 
 rows = []
@@ -93,8 +93,7 @@ for question_file in [""] + list(qa):
 probe_line = ""
 if probe:
     _, answers = ask(probe)
-    with open(os.path.join(ROOT, probe), encoding="utf-8") as f:
-        probe_questions = {r["question"]: r for r in map(json.loads, f)}
+    probe_questions = {r["question"]: r for r in read_jsonl(os.path.join(ROOT, probe))}
     by_kind = {}  # what a question asks (relation, 外号, 门派, 绝学) -> [right, asked]
     for a in answers:
         question = probe_questions[a["question"]]

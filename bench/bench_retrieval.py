@@ -1,30 +1,30 @@
 """Retrieval recall: how often the passages retrieved for a question hold its answer, per question file and
 per number of passages k, for passages cut to the characters the model reads (--chars) and whole.
 
-    python bench/bench_retrieval.py --index=data/jinyong_index --probe=data/jinyong_probe.jsonl \
-        --probe=data/bixuejian_probe.jsonl
+    python bench/bench_retrieval.py --index=data/jinyong_index --probe=data/eval/jinyong_probe.jsonl \
+        --probe=data/eval/bixuejian_probe.jsonl
     python bench/bench_retrieval.py --novels=../shared/jinyong/novels --passage_chars=100,150,200   # indexes in memory
 
 A probe question counts as found at k when one of its "names" (the answers' names, checked in the novels)
 occurs in the text of its first k passages. Also prints how long building the index took, when it builds.
 """
-import json
 import os
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import describe_machine  # noqa: E402
 from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
+from wuxia.jsonl import read_jsonl  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
 from wuxia.retrieval import build_index, load_index, retrieve  # noqa: E402
+from wuxia.timing import describe_machine  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
 index = ""                    # an index folder made by index.py; or, when empty, one built in memory from --novels
 novels = []                   # novels to index in memory (files or folders), once per --passage_chars
 passage_chars = "150"         # with --novels: comma-separated passage lengths to compare
-probe = ["data/jinyong_probe.jsonl"]  # question files with "names" (the right answers' names)
+probe = ["data/eval/jinyong_probe.jsonl"]  # question files with "names" (the right answers' names)
 ks = "1,2,3,4,5,8"            # numbers of passages to score
 chars = 40                    # characters the model reads of each passage (the recipe's retrieve_chars); 0: whole
 # -----------------------------------------------------------------------------------------------------------
@@ -32,10 +32,7 @@ sys.excepthook = explain_machine_errors
 configure(globals(), sys.argv[1:])
 ks = [int(k) for k in ks.split(",")]
 
-questions = {}
-for path in probe:
-    with open(path, encoding="utf-8") as f:
-        questions[os.path.basename(path)] = [json.loads(line) for line in f if line.strip()]
+questions = {os.path.basename(path): read_jsonl(path) for path in probe}
 
 indexes = []
 if index:

@@ -22,12 +22,12 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, POSITIVE, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, generate
 from wuxia.report import markdown_table
+from wuxia.timing import describe_machine, timed
 
 # -----------------------------------------------------------------------------------------------------------
 n_layer = 6            # the course's model

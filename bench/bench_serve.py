@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,11 +25,11 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from bench.common import describe_machine  # noqa: E402
 from model import GPT, GPTConfig  # noqa: E402
 from wuxia.checkpoint import BEST, save_checkpoint  # noqa: E402
 from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
 from wuxia.report import markdown_table  # noqa: E402
+from wuxia.timing import describe_machine  # noqa: E402
 from wuxia.tokenizer import CharTokenizer  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine, timed
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, length_grouped_batches, sft_batch, step_rng, to_device
 from wuxia.configurator import (AT_LEAST_0, AT_LEAST_1, BELOW_ONE, DEVICE, DTYPE, EXISTING_PATH, FRACTION, at_least,
@@ -39,6 +38,7 @@ from wuxia.device import pick_device, precision
 from wuxia.jsonl import read_qa_records
 from wuxia.report import markdown_table
 from wuxia.sft_format import encode_example, loss_masks
+from wuxia.timing import describe_machine, timed
 from wuxia.tokenizer import CharTokenizer, GPT2Tokenizer
 
 # -----------------------------------------------------------------------------------------------------------

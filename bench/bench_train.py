@@ -21,12 +21,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository root
-from bench.common import describe_machine, matmul_peak, nominal_gpu_peak, si, synchronize, timed
+from bench.common import matmul_peak, nominal_gpu_peak, si
 from model import GPT, GPTConfig
 from wuxia.batches import TRAIN_STREAM, get_batch, step_rng
 from wuxia.configurator import AT_LEAST_0, AT_LEAST_1, DEVICE, DTYPE, Rule, configure, explain_machine_errors
 from wuxia.device import compile_for_training, pick_device, precision
 from wuxia.report import markdown_table
+from wuxia.timing import describe_machine, synchronize, timed
 
 # -----------------------------------------------------------------------------------------------------------
 shape = "cpu"          # "cpu": config/pretrain_jinyong_cpu.py (char vocabulary ~5,100 -> 5120);

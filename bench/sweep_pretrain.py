@@ -107,7 +107,7 @@ print(f"  trained in {time.time() - started:.0f} s", flush=True)
 
 rows, results = [], []
 for name in names:
-    out = subprocess.run([sys.executable, "eval_ppl.py", f"--out_dir={os.path.join(out_root, name)}", "--json",
+    out = subprocess.run([sys.executable, "eval_ppl.py", f"--out_dir={os.path.join(out_root, name)}", "--print_json",
                           f"--device={device}"], cwd=ROOT, capture_output=True, text=True)
     if out.returncode:
         print(f"  {name}: failed, see {os.path.join(out_root, name, 'train.log')}\n{out.stderr[-2000:]}")

@@ -97,7 +97,7 @@ def evaluate(runs, qa, tag, decoding):
     jobs = {}
     for run_name in runs:
         decoding = runs[run_name] if isinstance(runs, dict) else decoding
-        args = [sys.executable, "eval_rouge.py", f"--out_dir={os.path.join(out_root, run_name)}", "--json",
+        args = [sys.executable, "eval_rouge.py", f"--out_dir={os.path.join(out_root, run_name)}", "--print_json",
                 f"--device={device}", "--dtype=float32", f"--batch_size={eval_batch_size}",
                 *[f"--{k}={v}" for k, v in decoding.items()]]
         args += ([f"--qa={qa}"] if qa else []) + ([f"--limit={eval_limit}"] if eval_limit else [])

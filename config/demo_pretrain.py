@@ -1,4 +1,4 @@
-# The demo: pretrain a small character-level GPT on the public-domain poetry corpus (data/poetry/fetch.py),
+# The demo: pretrain a small character-level GPT on the public-domain poetry corpus (tools/poetry/fetch.py),
 # about 7 to 8 minutes on a 2-core CPU (7 min 8 s and 7 min 56 s in two runs of make demo).
 out_dir = "out/demo_pretrain"
 dataset = "poetry"

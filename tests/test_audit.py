@@ -73,7 +73,7 @@ def test_eval_rouge_audits_predictions_against_a_training_file(tmp_path):
         {"question": "杨过的妻子是谁？", "prediction": "杨过的妻子是小龙女。", "reference": "小龙女"},
         {"question": "杨过怎么叫小龙女？", "prediction": "他叫她姑姑，我回来了", "reference": "姑姑"}]), encoding="utf-8")
     result = run_here("eval_rouge.py", f"--pred={pred}", f"--train_qa={train}", f"--novels={tmp_path / 'novels'}",
-                      "--json")
+                      "--print_json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     # copied from a training answer: all 10 characters of the first, none of the second; from the novel: "杨过"

@@ -146,6 +146,6 @@ def test_sweep_sft_and_bench_quality_tiny(recipe_runs):
                   f"--finetuned={out / results['chosen']}", f"--qa={recipe_runs / 'sft' / 'val.jsonl'}",
                   "--limit=3", "--device=cpu", timeout=600).stdout
     assert "bits per character" in quality
-    assert re.search(r"probe \(data/jinyong_probe.jsonl\): \d+ of 3 short questions", quality)
+    assert re.search(r"probe \(data/eval/jinyong_probe.jsonl\): \d+ of 3 short questions", quality)
     rows = table_rows(quality, "| run | questions |")
     assert [r[0].startswith("baseline: echo") for r in rows].count(True) == 2  # one per question set

@@ -116,7 +116,7 @@ def test_eval_cloze_end_to_end_on_a_random_run(tmp_path):
     assert result.returncode != 0 and "--input=" in result.stderr
 
     args = [f"--out_dir={tmp_path / 'run'}", f"--input={tmp_path / 'novels'}", "--items=20", "--val_fraction=0.3",
-            f"--output={tmp_path / 'report' / 'cloze.csv'}", "--json"]
+            f"--output={tmp_path / 'report' / 'cloze.csv'}", "--print_json"]
     result = run_here("eval_cloze.py", *args)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -4,7 +4,8 @@ and docs/*.md name must exist.
 - links: `[text](path)` and `![alt](path)` resolve from the page's folder; a `#anchor` must be a heading of
   the page it points to;
 - scripts: every `name.py` must exist (a path with a folder exactly, from the project root; a bare name
-  somewhere in the project);
+  somewhere in the project). The dated log (docs/log.md) names a script where it stood on the entry's date:
+  there a path whose script has moved since passes when its name is still somewhere in the project;
 - settings: in code (fenced blocks and `inline code`), a `--key` after a script on the same command belongs to
   that script and must be one of its settings, as its --help reads them from its file
   (`wuxia.configurator.settings_in_file`). A `--key` with no script before it belongs to
@@ -26,6 +27,7 @@ ALWAYS_VALID = {"help"}                  # every script answers --help (the conf
 EXTERNAL_COMMANDS = {"torchrun", "pip", "curl", "npm", "apt-get", "git", "flock",
                      "llama-cli", "llama-server", "ollama"}  # their own --options
 SKIPPED_FOLDERS = {".git", "out", "__pycache__", ".venv", "node_modules", ".pytest_cache"}
+HISTORY = "log.md"                       # the dated experiment log: its entries name paths as they were
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 SCRIPT = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+\.py)\b")
@@ -162,7 +164,10 @@ def link_problems(page, text):
 def script_problems(page, text, basenames):
     problems = []
     for script in sorted(set(SCRIPT.findall(text))):
-        exists = (ROOT / script).is_file() if "/" in script else script in basenames
+        if "/" in script and page.name != HISTORY:
+            exists = (ROOT / script).is_file()
+        else:
+            exists = script.rsplit("/", 1)[-1] in basenames
         if not exists:
             problems.append(f"{page.name}: names {script}, which does not exist")
     return problems
@@ -200,7 +205,7 @@ def setting_problems(page, text):
 
 
 def all_scripts():
-    found = [p.relative_to(ROOT).as_posix() for pattern in ("*.py", "bench/*.py", "data/*/*.py", "docs/*.py")
+    found = [p.relative_to(ROOT).as_posix() for pattern in ("*.py", "bench/*.py", "tools/*/*.py", "docs/*.py")
              for p in ROOT.glob(pattern)]
     return [s for s in found if not s.startswith("tests/")]
 
@@ -242,3 +247,8 @@ def test_the_checks_catch_drift(tmp_path):
                     "torchrun --standalone --nproc_per_node=2 train.py --batch_size=4\n```\n\n"
                     "## sample.py\n\n| `--temperature` | `--help` |\n", encoding="utf-8")
     assert problems_of(good) == []
+    log = tmp_path / "docs" / "log.md"
+    log.write_text("## 2026-01-01\n\n`python data/old_place/bench_train.py` and `data/old_place/bench_recipe.py`\n",
+                   encoding="utf-8")
+    assert [p for p in problems_of(log) if "names" in p] == ["log.md: names data/old_place/bench_recipe.py, which "
+                                                             "does not exist"]

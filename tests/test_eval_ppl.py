@@ -114,7 +114,7 @@ def test_cli_bits_per_char_of_a_uniform_model(tmp_path):
     uniform_run(str(tmp_path / "run_sft"), str(tmp_path / "sft"), pretrain_meta)
 
     result = subprocess.run([sys.executable, "eval_ppl.py", f"--out_dir={tmp_path / 'run_pre'}", str(tmp_path / "run_sft"),
-                             "--json", "--device=cpu"], cwd=ROOT, capture_output=True, text=True)
+                             "--print_json", "--device=cpu"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     pre, sft = report["runs"]

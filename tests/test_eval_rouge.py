@@ -48,7 +48,7 @@ def read_csv(path):
 
 
 def test_sft_run_on_its_own_val_questions(runs):
-    summary = json.loads(run("eval_rouge.py", f"--out_dir={runs / 'out_sft'}", "--json", "--device=cpu",
+    summary = json.loads(run("eval_rouge.py", f"--out_dir={runs / 'out_sft'}", "--print_json", "--device=cpu",
                              "--temperature=0", "--repetition_penalty=1.0"))
     with open(runs / "sft" / "val.jsonl", encoding="utf-8") as f:
         val = [json.loads(line) for line in f]
@@ -122,7 +122,7 @@ def test_scores_a_predictions_file_without_a_model(tmp_path):
     ]
     path = tmp_path / "other_system.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    summary = json.loads(run("eval_rouge.py", f"--pred={path}", "--json"))
+    summary = json.loads(run("eval_rouge.py", f"--pred={path}", "--print_json"))
     assert summary["questions"] == 4
     expected_f = [1.0, rouge_l(records[1]["Prediction"], records[1]["Reference"])["f"], 0.0, 1.0]
     assert summary["rouge_l_f"] == pytest.approx(sum(expected_f) / 4)

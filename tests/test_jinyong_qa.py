@@ -1,6 +1,7 @@
-"""Checks on the Jin Yong QA set (data/jinyong_qa/*.jsonl, one file per book) and on its fact checker
-(data/jinyong_qa/check_facts.py), which is run here on a tiny made-up book: the novels are not part of the
-project, so the facts themselves are checked by running check_facts.py where the novels are."""
+"""Checks on the Jin Yong QA set (data/jinyong_qa/*.jsonl, one file per book), on its probes (data/eval/, never
+trained on) and on its fact checker (tools/jinyong_qa/check_facts.py), which is run here on a tiny made-up book:
+the novels are not part of the project, so the facts themselves are checked by running check_facts.py where the
+novels are."""
 import glob
 import json
 import os
@@ -15,7 +16,7 @@ QA_FILES = sorted(glob.glob(os.path.join(ROOT, "data", "jinyong_qa", "*.jsonl"))
 BOOKS = ("射雕英雄传", "神雕侠侣", "天龙八部")
 KINDS = ("人物介绍", "情节", "人物关系", "其他")
 MIN_PAIRS, MIN_PAIRS_PER_BOOK = 1500, 450
-CHECKER = os.path.join(ROOT, "data", "jinyong_qa", "check_facts.py")
+CHECKER = os.path.join(ROOT, "tools", "jinyong_qa", "check_facts.py")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_text_is_clean(records):
 
 def load_relations_module():
     import importlib.util
-    spec = importlib.util.spec_from_file_location("relations", os.path.join(ROOT, "data", "jinyong_qa", "relations.py"))
+    spec = importlib.util.spec_from_file_location("relations", os.path.join(ROOT, "tools", "jinyong_qa", "relations.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -87,13 +88,21 @@ def test_relation_pairs_and_probe_are_what_relations_py_writes():
             assert [json.loads(line) for line in f] == expected, f"{path} is stale: run python {relations.__file__}"
 
 
-def test_probe_is_never_trained_on_and_its_names_answer_it(records):
+def test_no_probe_question_is_trained_on(records):
     trained = {r["question"] for _, r in records}
-    with open(os.path.join(ROOT, "data", "jinyong_probe.jsonl"), encoding="utf-8") as f:
+    probes = glob.glob(os.path.join(ROOT, "data", "eval", "*_probe.jsonl"))
+    assert len(probes) >= 2
+    for path in probes:
+        with open(path, encoding="utf-8") as f:
+            asked_in_training = [q for q in (json.loads(line)["question"] for line in f) if q in trained]
+        assert not asked_in_training, f"{path}: trained on {asked_in_training[:3]}"
+
+
+def test_the_probe_of_the_course_books_is_answered_by_its_names():
+    with open(os.path.join(ROOT, "data", "eval", "jinyong_probe.jsonl"), encoding="utf-8") as f:
         probe = [json.loads(line) for line in f]
     assert len(probe) >= 50
     for p in probe:
-        assert p["question"] not in trained, p["question"]
         assert p["book"] in BOOKS and p["names"] and any(name in p["answer"] for name in p["names"]), p
         assert not any(name in p["question"] for name in p["names"]), f"echoing {p['question']} would score"
 

@@ -39,7 +39,7 @@ def pred(tmp_path):
 def judge(pred, server, *args, check=True):
     env = dict(os.environ, WUXIA_TEST_KEY=SECRET)
     return run("judge.py", f"--pred={pred}", f"--base_url={server.base_url}", "--model=stub-judge",
-               "--api_key_env=WUXIA_TEST_KEY", "--requests_per_minute=6000", "--backoff_seconds=0.01", "--json",
+               "--api_key_env=WUXIA_TEST_KEY", "--requests_per_minute=6000", "--backoff_seconds=0.01", "--print_json",
                *args, check=check, env=env)
 
 
@@ -183,7 +183,7 @@ def test_against_the_projects_serve_py(pred, tmp_path):
     write_random_run(str(tmp_path / "run"), meta, str(tmp_path / "pre"), block_size=1024)  # the prompt fits
     with openai_stub.serve_py(tmp_path / "run", tmp_path / "votes.jsonl") as base_url:
         result = run("judge.py", f"--pred={pred}", f"--base_url={base_url}", "--model=run",
-                     "--parse_retries=0", "--max_tokens=20", "--requests_per_minute=6000", "--json")
+                     "--parse_retries=0", "--max_tokens=20", "--requests_per_minute=6000", "--print_json")
         summary = json.loads(result.stdout)
         assert summary["answers"] == 4 and summary["unparsed"] == 4 and summary["mean_score"] is None
         assert all(r["reply"] is not None for r in read_jsonl(pred.parent / "rouge_predictions_judged.jsonl"))

@@ -310,14 +310,14 @@ def closed_copy(shelf):
 
 def test_eval_rouge_reads_as_a_user_and_records_the_passages(shelf, reader, closed_copy):
     _, _, expected = reader
-    summary = json.loads(run_here("eval_rouge.py", f"--out_dir={shelf / 'run'}", "--json", *FAST, cwd=shelf).stdout)
+    summary = json.loads(run_here("eval_rouge.py", f"--out_dir={shelf / 'run'}", "--print_json", *FAST, cwd=shelf).stdout)
     assert summary["settings"]["open_book"] == f"on: {K} passages of up to {CHARS} characters from {shelf / 'index'}"
     records = read_jsonl(shelf / "run" / "rouge_predictions.jsonl")
     assert [r["question"] for r in records] == [q for q, _ in VAL_QA]
     assert records_passages(records) == [without_scores(expected(q)) for q, _ in VAL_QA]
     assert "open_book on: 2 passages" in (shelf / "run" / "rouge.md").read_text(encoding="utf-8")
 
-    closed = json.loads(run_here("eval_rouge.py", f"--out_dir={closed_copy}", "--json", "--open_book=False", *FAST,
+    closed = json.loads(run_here("eval_rouge.py", f"--out_dir={closed_copy}", "--print_json", "--open_book=False", *FAST,
                                  cwd=shelf).stdout)
     assert closed["settings"]["open_book"] == "off (--open_book=False)"
     assert all("passages" not in r for r in read_jsonl(closed_copy / "rouge_predictions.jsonl"))

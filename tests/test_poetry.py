@@ -1,4 +1,4 @@
-"""data/poetry/poetry.py and data/poetry/fetch.py on tiny collections written here in the npm package's real JSON
+"""tools/poetry/poetry.py and tools/poetry/fetch.py on tiny collections written here in the npm package's real JSON
 schemas (traditional and simplified): parsing, t2s, rendering, the QA generator and its leak-free split."""
 import io
 import json
@@ -12,8 +12,8 @@ import pytest
 
 from conftest import ROOT, run
 
-sys.path.insert(0, os.path.join(ROOT, "data", "poetry"))
-import poetry  # noqa: E402  the demo corpus module, data/poetry/poetry.py
+sys.path.insert(0, os.path.join(ROOT, "tools", "poetry"))
+import poetry  # noqa: E402  the demo corpus module, tools/poetry/poetry.py
 
 # 唐诗三百首: traditional; sections of {"chapter", "subchapter", "author", "paragraphs"}; editorial notes
 TANGSHI = {"title": "唐詩三百首", "content": [
@@ -328,7 +328,7 @@ def test_select_extra_poems_skips_known_and_broken_poems():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# data/poetry/fetch.py end to end, on a tarball laid out like npm's (package/dist/...): no network
+# tools/poetry/fetch.py end to end, on a tarball laid out like npm's (package/dist/...): no network
 
 def write_tarball(path, files):
     with tarfile.open(path, "w:gz") as tar:
@@ -352,7 +352,7 @@ def test_fetch_end_to_end_on_a_fixture_tarball(tmp_path):
     raw.mkdir()
     (raw / "old_collection.txt").write_text("from an earlier run", encoding="utf-8")
     args = [f"--tarball={tarball}", f"--raw_dir={raw}", f"--qa_dir={qa}", "--val_fraction=0.3", "--seed=2"]
-    result = run("data/poetry/fetch.py", *args)
+    result = run("tools/poetry/fetch.py", *args)
     assert sorted(p.name for p in raw.iterdir()) == sorted(
         ["tangshi300.txt", "qianjiashi.txt", "songci300.txt", "shijing.txt", "chuci.txt", "lunyu.txt",
          "mengzi.txt", "guwenguanzhi.txt", "quantangshi.txt"])
@@ -368,15 +368,15 @@ def test_fetch_end_to_end_on_a_fixture_tarball(tmp_path):
     assert "total" in result.stdout and "qa_val.jsonl" in result.stdout
     assert "removing" in result.stdout and not (raw / "old_collection.txt").exists()
     # the same seed gives the same files
-    run("data/poetry/fetch.py", *args)
+    run("tools/poetry/fetch.py", *args)
     assert read_jsonl(qa / "qa_train.jsonl") == train and read_jsonl(qa / "qa_val.jsonl") == val
 
 
 def test_fetch_explains_a_tarball_without_the_collection(tmp_path):
     tarball = tmp_path / "other.tgz"
     write_tarball(tarball, {k: v for k, v in PACKAGE_FILES.items() if not k.startswith("songci")})
-    result = run("data/poetry/fetch.py", f"--tarball={tarball}", f"--raw_dir={tmp_path / 'raw'}",
+    result = run("tools/poetry/fetch.py", f"--tarball={tarball}", f"--raw_dir={tmp_path / 'raw'}",
                  f"--qa_dir={tmp_path / 'qa'}", check=False)
     assert result.returncode != 0 and "songci/宋词三百首.json" in result.stderr
-    result = run("data/poetry/fetch.py", f"--tarball={tmp_path / 'missing.tgz'}", check=False)
+    result = run("tools/poetry/fetch.py", f"--tarball={tmp_path / 'missing.tgz'}", check=False)
     assert result.returncode != 0 and "no such file" in result.stderr

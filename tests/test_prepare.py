@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import run
+from conftest import ROOT, run, run_here
 from wuxia.text import (clean_text, decode_text, find_input_files, find_mojibake, paragraphs, pieces_for_encoding,
                         repair_gbk_spaces, split_train_val, t2s_converter)
 from wuxia.tokenizer import GPT2Tokenizer, tokenizer_from_meta
@@ -340,3 +340,11 @@ def test_jsonl_articles_get_the_mojibake_checks_of_books(tmp_path):
     [entry] = json.loads((tmp_path / "data" / "mj" / "meta.json").read_text(encoding="utf-8"))["files"]
     assert (entry["documents"], entry["mojibake_paragraphs"], entry["paragraphs"]) == (3, 1, 10)
     assert "mojibake_examples" not in entry
+
+
+def test_refuses_to_pretrain_on_evaluation_only_files(tmp_path):
+    """data/ read whole would take in data/eval/'s probes and demo questions as text: refused, nothing written."""
+    result = run_here("prepare.py", "--dataset=everything", f"--input={os.path.join(ROOT, 'data')}", cwd=tmp_path)
+    assert result.returncode != 0
+    assert f"--input: {os.path.join(ROOT, 'data', 'eval')}" in result.stderr and "is evaluation-only" in result.stderr
+    assert "--input=data/jinyong/raw/" in result.stderr and not (tmp_path / "data").exists()

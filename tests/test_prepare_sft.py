@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import run, write_pretrain_dataset
+from conftest import ROOT, run, run_here, write_pretrain_dataset
+from wuxia.dataset import refuse_evaluation_only
 from wuxia.sft_format import encode_example, loss_masks
 from wuxia.tokenizer import GPT2Tokenizer, tokenizer_from_meta
 
@@ -149,6 +150,32 @@ def test_refuses_to_replace_the_pretraining_dataset(workdir):
     result = prepare(workdir, dataset="pre", check=False)
     assert result.returncode != 0 and "choose another --dataset" in result.stderr
     assert sorted(os.listdir(workdir / "data" / "pre")) == ["meta.json", "train.bin", "val.bin"]
+
+
+@pytest.mark.parametrize("setting, named", [
+    ("--input", "data/eval/jinyong_probe.jsonl"),         # a probe itself
+    ("--input", "data/eval"),                             # the folder of evaluation-only files
+    ("--input", "data"),                                  # a folder above it: read whole, it reaches the probes
+    ("--val_input", "data/eval/bixuejian_probe.jsonl"),   # val rows choose the checkpoint: no probe there either
+])
+def test_refuses_evaluation_only_files_and_says_what_to_pass(workdir, setting, named):
+    args = {"--input": "train.jsonl", "--val_input": "val.jsonl", setting: os.path.join(ROOT, named)}
+    result = run_here("prepare_sft.py", "--dataset=sft", "--pretrain_data=data/pre", "--block_size=24",
+                      *(f"{key}={value}" for key, value in args.items()), cwd=workdir)
+    assert result.returncode != 0
+    assert f"{setting}: {os.path.join(ROOT, 'data', 'eval')}" in result.stderr and "is evaluation-only" in result.stderr
+    assert "--input=data/jinyong_qa/" in result.stderr and "eval_rouge.py --qa=FILE" in result.stderr
+    assert dataset_left_behind(workdir) == ["pre"]
+
+
+def test_only_what_lies_in_data_eval_is_refused(tmp_path):
+    """The QA training set and a name that merely begins like data/eval pass; a link to a probe does not."""
+    training = [os.path.join(ROOT, "data", "jinyong_qa", "relations.jsonl"),
+                os.path.join(ROOT, "data", "evaluation.jsonl")]
+    refuse_evaluation_only(training, "--input", "")
+    (tmp_path / "my_qa.jsonl").symlink_to(os.path.join(ROOT, "data", "eval", "jinyong_probe.jsonl"))
+    with pytest.raises(SystemExit, match="my_qa.jsonl is evaluation-only"):
+        refuse_evaluation_only([str(tmp_path / "my_qa.jsonl")], "--input", "")
 
 
 def test_random_split_is_deterministic_and_keeps_duplicates_together(workdir):

@@ -10,6 +10,7 @@ import pytest
 from conftest import run
 from test_eval_rouge import TINY
 from tiny_datasets import qa_pairs, write_pretrain, write_sft
+from wuxia.report import read_csv, write_report
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +110,12 @@ def test_missing_pieces_are_listed_not_invented_then_evaluate_fills_them(runs):
     speed = json.loads((runs / "out_sft" / "speed.json").read_text(encoding="utf-8"))
     assert speed["new_tokens"] == 256 and speed["batch"] == 1 and speed["device"] == "cpu"
     assert f"| {speed['seconds']:.2f} |" in section(text, 8) and "50 s" in section(text, 8)
+
+
+def test_read_csv_reads_back_what_write_report_wrote(tmp_path):
+    """report.py reads the eval scripts' CSV tables with read_csv: the cells come back as text, a comma inside
+    a cell stays in its cell."""
+    rows = [{"run": "out/sft", "rouge_f": 0.5, "question": "郭靖, 黄蓉"}, {"run": "b", "rouge_f": 1, "question": ""}]
+    csv_path, _ = write_report(str(tmp_path / "rouge.csv"), rows, "# Rouge-L")
+    assert read_csv(csv_path) == [{"run": "out/sft", "rouge_f": "0.5", "question": "郭靖, 黄蓉"},
+                                  {"run": "b", "rouge_f": "1", "question": ""}]

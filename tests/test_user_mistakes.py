@@ -121,7 +121,7 @@ MISTAKES = [
     ("chat_web.py", ["--out_dir=sft_run", "--top_k=-1"], "--top_k=-1: must be at least 0"),
     ("chat_web.py", ["--out_dir=sft_run", "--port=0"], "--port=0: must be from 1 to 65535"),
     # the demo's corpus script and the benchmarks take the same kind of settings
-    ("data/poetry/fetch.py", ["--val_fraction=1"], "--val_fraction=1.0: must be between 0 and 1"),
+    ("tools/poetry/fetch.py", ["--val_fraction=1"], "--val_fraction=1.0: must be between 0 and 1"),
     ("bench/bench_sample.py", ["--batch_sizes=1", "zero"], "--batch_sizes expects an int, got 'zero'"),
     ("bench/bench_prepare.py", ["--repeats=0"], "--repeats=0: must be at least 1"),
 ]
@@ -138,7 +138,7 @@ def test_a_mistake_ends_with_a_message_and_leaves_nothing(world, script, args, m
 
 
 SCRIPTS = ["prepare.py", "prepare_sft.py", "train.py", "sample.py", "eval_ppl.py", "eval_rouge.py", "plot_loss.py",
-           "chat_web.py", "data/poetry/fetch.py", "docs/screenshot_chat_web.py",
+           "chat_web.py", "tools/poetry/fetch.py", "docs/screenshot_chat_web.py",
            *sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "bench", "bench_*.py")))]
 
 

@@ -9,7 +9,8 @@ Every setting that names a dataset (--dataset of every script, prepare_sft.py's 
 resolved the same way, by dataset_dir(): a plain name is data/<name>/, a path (it holds a '/', or is an
 existing folder) is itself. A dataset is written whole (write_dataset): no file of an earlier dataset in the
 same folder survives, and a failed write leaves the earlier dataset as it was. Other files in the folder
-(raw/ with the novels, a hand-written qa.jsonl, a README) are not the dataset's and are left alone.
+(raw/ with the novels, a hand-written qa.jsonl, a README) are not the dataset's and are left alone. No dataset
+is made from data/eval/, the files that only measure a model (refuse_evaluation_only).
 """
 import json
 import os
@@ -32,6 +33,23 @@ def dataset_dir(name):
 
 # a --dataset that will be written: its folder must exist or be creatable
 NEW_DATASET = Rule("a name (data/<name>/) or a folder that can be written", lambda name: _creatable_dir(dataset_dir(name)))
+
+
+# The project's files that measure a model and must never be trained on (the probes, the demo questions) live
+# in data/eval/, and everything that makes a training set refuses them: the layout is the guard, written down.
+EVALUATION_ONLY_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "eval")
+
+
+def refuse_evaluation_only(files, setting, instead):
+    """Stop when one of the files a training set would be made from lies in data/eval/, named itself or reached
+    through a folder or glob (--input=data/ reads every file below it): a model trained on those questions
+    would be scored on what it memorised. `instead` says what to pass."""
+    evaluation_only = os.path.realpath(EVALUATION_ONLY_DIR)
+    for path in files:
+        if os.path.commonpath([os.path.realpath(path), evaluation_only]) == evaluation_only:
+            raise SystemExit(f"{setting}: {path} is evaluation-only: data/eval/ holds the questions that measure a "
+                             f"model (the probes, the demo questions), and one trained on them would be scored on "
+                             f"what it memorised. {instead}")
 
 
 def has_meta(data_dir):

@@ -1,4 +1,5 @@
-"""Reading question/answer files and prediction files, with errors that name the file and line.
+"""Reading and writing JSON Lines: question/answer files, prediction files and every other one-object-a-line
+file the scripts write, with errors that name the file and line.
 
 QA files are JSON Lines or one JSON array; keys match in any case: question/answer, or Alpaca's
 instruction (+ input) / output. prepare_sft.py, eval_rouge.py and the benchmarks all read them here;
@@ -97,6 +98,17 @@ def parse_records(path, data=None):
             raise SystemExit(f"{path}:{lineno}: invalid JSON: {e.msg} (column {e.colno}). Each line must hold one whole "
                      f"JSON object (JSON Lines), or the file one JSON array. Fix the file and run again.")
     return records
+
+
+def read_jsonl(path):
+    """The objects of a JSON Lines file (predictions, probes, a dataset's val.jsonl), in order."""
+    return [record for _, record in parse_records(path)]
+
+
+def write_jsonl(path, records):
+    """records as JSON Lines, one object a line, Chinese written as characters (not \\u escapes)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
 
 def read_qa_records(path, data=None):

@@ -1,5 +1,5 @@
-"""Result tables: Markdown for people, CSV for spreadsheets and sweeps. Used by the eval scripts and the
-benchmarks."""
+"""Result tables: Markdown for people, CSV for spreadsheets and sweeps. Used by the eval scripts, report.py and
+the benchmarks."""
 import csv
 import os
 
@@ -23,3 +23,9 @@ def write_report(csv_path, records, markdown, md_path=None):
     with open(md_path, "w", encoding="utf-8") as f:
         f.write(markdown.rstrip("\n") + "\n")
     return csv_path, md_path
+
+
+def read_csv(path):
+    """The rows of a CSV table (write_report's, train.py's log.csv) as dicts of text, keyed by its header."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

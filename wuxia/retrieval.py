@@ -22,6 +22,7 @@ import tempfile
 
 import numpy as np
 
+from wuxia.jsonl import write_jsonl
 from wuxia.text import clean_text, find_input_files, read_documents
 
 INDEX_FILE = "index.json"
@@ -207,9 +208,7 @@ def save_index(index, folder):
     tmp = tempfile.mkdtemp(prefix=".index-", dir=parent)
     try:
         index.bm25.save(os.path.join(tmp, BM25_DIR), show_progress=False)
-        with open(os.path.join(tmp, PASSAGES_FILE), "w", encoding="utf-8") as f:
-            for p in index.passages:
-                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+        write_jsonl(os.path.join(tmp, PASSAGES_FILE), index.passages)
         with open(os.path.join(tmp, INDEX_FILE), "w", encoding="utf-8") as f:
             json.dump(index.meta, f, ensure_ascii=False, indent=1)
         old = None

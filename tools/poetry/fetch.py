@@ -1,7 +1,7 @@
 """Fetch the chinese-poetry collection (MIT licence, public-domain texts) and write the demo corpus and its QA.
 
-    python data/poetry/fetch.py                                    # npm pack chinese-poetry@2.0.1 when missing
-    python data/poetry/fetch.py --tarball=chinese-poetry-2.0.1.tgz  # a tarball fetched by hand: no network
+    python tools/poetry/fetch.py                                    # npm pack chinese-poetry@2.0.1 when missing
+    python tools/poetry/fetch.py --tarball=chinese-poetry-2.0.1.tgz  # a tarball fetched by hand: no network
 
 Writes data/poetry/raw/<collection>.txt (pretraining text, one file per collection, UTF-8) and
 data/poetry/qa_train.jsonl, qa_val.jsonl (generated questions about the poems of qa_collections; the val
@@ -25,8 +25,9 @@ import tarfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))  # to import wuxia/
-import poetry  # noqa: E402  data/poetry/poetry.py, beside this script
+import poetry  # noqa: E402  tools/poetry/poetry.py, beside this script
 from wuxia.configurator import AT_LEAST_0, FRACTION, configure, explain_machine_errors  # noqa: E402
+from wuxia.jsonl import write_jsonl  # noqa: E402
 
 # -----------------------------------------------------------------------------
 tarball = ""  # path to chinese-poetry-2.0.1.tgz; "" = data/poetry/npm/, fetched there with npm pack when missing
@@ -62,7 +63,7 @@ def fetch_with_npm(npm_dir):
     if npm is None:
         sys.exit(f"npm is not installed, and it fetches {npm_spec}. Install Node.js with npm (Debian/Ubuntu: "
                  f"apt-get install npm), or download https://registry.npmjs.org/chinese-poetry/-/{npm_file} "
-                 f"by hand and run: python data/poetry/fetch.py --tarball=path/to/{npm_file}")
+                 f"by hand and run: python tools/poetry/fetch.py --tarball=path/to/{npm_file}")
     os.makedirs(npm_dir, exist_ok=True)
     print(f"fetching {npm_spec} (about 85 MB) with npm pack into {npm_dir} ...")
     result = subprocess.run([npm, "pack", npm_spec], cwd=npm_dir)
@@ -146,9 +147,7 @@ train_records, val_records = poetry.make_qa(qa_poems, corpus, val_fraction, seed
 qa_path = os.path.join(repo_root, qa_dir)
 os.makedirs(qa_path, exist_ok=True)
 for split, records in (("train", train_records), ("val", val_records)):
-    with open(os.path.join(qa_path, f"qa_{split}.jsonl"), "w", encoding="utf-8") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl(os.path.join(qa_path, f"qa_{split}.jsonl"), records)
 
 # summary
 print(f"\n{'collection':<14}{'poems':>7}{'chars':>9}  file")

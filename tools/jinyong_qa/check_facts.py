@@ -1,7 +1,7 @@
 """Check the Jin Yong QA pairs against the novels: find, for every pair, the passages that support it.
 
-    python data/jinyong_qa/check_facts.py                                   # every *.jsonl here
-    python data/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels --show=5 data/jinyong_qa/tianlong.jsonl
+    python tools/jinyong_qa/check_facts.py                                  # every *.jsonl of data/jinyong_qa/
+    python tools/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels --show=5 data/jinyong_qa/tianlong.jsonl
 
 Each record names its book and lists its evidence: groups of terms (names, places, skills, key words) that
 must all occur close together in that book, within `--window` consecutive paragraphs:
@@ -20,17 +20,18 @@ paragraph numbers that were searched), a summary per book, and exits 1 when anyt
 """
 import bisect
 import glob
-import json
 import os
 import re
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, ROOT)  # to import wuxia/
 from wuxia.configurator import configure, explain_machine_errors  # noqa: E402
+from wuxia.jsonl import parse_records  # noqa: E402
 from wuxia.text import decode_text  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
-input = []                              # QA files to check; default: every .jsonl beside this script
+input = []                              # QA files to check; default: every .jsonl of data/jinyong_qa/
 novels = "../shared/jinyong/novels"     # folder with <book>.txt for each book named in the records
 window = 3                              # an evidence group's terms must all occur within this many paragraphs
 min_name_count = 5                      # an evidence term that occurs this often in the novels counts as a name
@@ -107,7 +108,7 @@ def check_record(record, book_text, positions, names_by_book):
 
 
 def main():
-    files = input or sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "*.jsonl")))
+    files = input or sorted(glob.glob(os.path.join(ROOT, "data", "jinyong_qa", "*.jsonl")))
     if not files:
         raise SystemExit("no QA files to check: pass --input=FILE.jsonl")
     missing = [b for b in BOOKS if not os.path.isfile(os.path.join(novels, b + ".txt"))]
@@ -127,15 +128,9 @@ def main():
 
     records = []
     for path in files:
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, start=1):
-                if line.strip():
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise SystemExit(f"{path}:{line_no}: invalid JSON ({e.msg})")
-                    record["_source"] = f"{os.path.relpath(path)}:{line_no}"
-                    records.append(record)
+        for source, record in parse_records(os.path.relpath(path)):
+            record["_source"] = source
+            records.append(record)
     terms = {t for r in records for g in (r.get("evidence") or []) for t in g if len(t) >= 2}
     names = sorted((t for t in terms if sum(len(positions[b](t)) for b in BOOKS) >= min_name_count),
                    key=len, reverse=True)

@@ -4,23 +4,28 @@ with: short facts of the three novels, each asked in the ways people ask it ("�
 "段誉最厉害的武功是什么？"), with a short answer that restates the question and names the answer first, then one
 sentence of context.
 
-    python data/jinyong_qa/relations.py     # writes relations.jsonl here and ../jinyong_probe.jsonl
+    python tools/jinyong_qa/relations.py    # writes data/jinyong_qa/relations.jsonl and data/eval/jinyong_probe.jsonl
 
 Why: the fine-tuned CPU model answered "郭靖的妻子是谁？" with "郭靖的妻子是郭靖": the hand-written pairs ask most
 facts in one or two phrasings, and a colloquial one (老婆, 爹, 师傅, 心上人) it had never seen made it
 pick another relation. Every fact here is asked in every phrasing but one, which goes to the probe
-(data/jinyong_probe.jsonl, never trained on: bench/bench_quality.py asks it): a different phrasing from
+(data/eval/jinyong_probe.jsonl, never trained on: bench/bench_quality.py asks it): a different phrasing from
 fact to fact, so each phrasing is taught with other people and the probe asks a known fact in words the
 model has met only about others. A question the hand-written files already ask is left to them. The people
 are the books' most-mentioned characters (counted in the novels), not the ones some question set happens to
 ask about. Facts were written from the 1970s (三联) text and relations.jsonl is checked like the rest of the set:
-python data/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels
+python tools/jinyong_qa/check_facts.py --novels=../shared/jinyong/novels
 """
-import json
 import os
 import re
+import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, ROOT)  # to import wuxia/
+from wuxia.jsonl import read_jsonl, write_jsonl  # noqa: E402
+
+QA_DIR = os.path.join(ROOT, "data", "jinyong_qa")  # the QA set these pairs join
+
 S, D, T = "射雕英雄传", "神雕侠侣", "天龙八部"
 # (book, X, relation, Y, one sentence of context, evidence groups for check_facts.py)
 FACTS = [
@@ -287,15 +292,12 @@ def held_out_names(x, y, relation, question_template):
 
 def questions_asked_by_hand():
     """The questions of the hand-written files (one per book): relations.py leaves those to them."""
-    asked = set()
-    for name in ("shediao", "shendiao", "tianlong"):
-        with open(os.path.join(HERE, f"{name}.jsonl"), encoding="utf-8") as f:
-            asked |= {json.loads(line)["question"] for line in f}
-    return asked
+    return {record["question"] for name in ("shediao", "shendiao", "tianlong")
+            for record in read_jsonl(os.path.join(QA_DIR, f"{name}.jsonl"))}
 
 
 def relation_pairs(asked_by_hand):
-    """(pairs for relations.jsonl, probe questions for ../jinyong_probe.jsonl)."""
+    """(pairs for relations.jsonl, probe questions for data/eval/jinyong_probe.jsonl)."""
     pairs, probe = [], []
     for n, (book, x, relation, y, context, evidence) in enumerate(FACTS):
         phrasings = PHRASINGS.get(relation) or generic(relation)
@@ -319,13 +321,12 @@ def relation_pairs(asked_by_hand):
     return pairs, probe
 
 
-PAIRS_PATH = os.path.join(HERE, "relations.jsonl")
-PROBE_PATH = os.path.join(HERE, "..", "jinyong_probe.jsonl")
+PAIRS_PATH = os.path.join(QA_DIR, "relations.jsonl")
+PROBE_PATH = os.path.join(ROOT, "data", "eval", "jinyong_probe.jsonl")  # evaluation only: out of the QA set's folder
 
 if __name__ == "__main__":
     pairs, probe = relation_pairs(questions_asked_by_hand())
-    for path, records in ((PAIRS_PATH, pairs), (PROBE_PATH, probe)):
-        with open(path, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    write_jsonl(PAIRS_PATH, pairs)
+    write_jsonl(PROBE_PATH, probe)
     print(f"{len(FACTS)} facts: {len(pairs)} pairs in data/jinyong_qa/relations.jsonl, "
-          f"{len(probe)} probe questions in data/jinyong_probe.jsonl")
+          f"{len(probe)} probe questions in data/eval/jinyong_probe.jsonl")

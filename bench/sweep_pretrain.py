@@ -68,10 +68,11 @@ def cpu_ms_per_iter(name):
     s = settings(name)
     args = [f"--{k}={s[k]}" for k in BENCH_KEYS] + [f"--vocab_size={vocab_size}", "--device=cpu",
                                                      f"--num_threads={cpu_threads}", "--peak_size=256",
-                                                     "--dtype=float32"]  # the sweep compares float32 steps
+                                                     "--dtype=float32",  # the sweep compares float32 eager steps
+                                                     "--variants=eager", "--breakdown=False"]
     args += ["--iters=2", "--warmup_iters=1"] if tiny else ["--iters=6", "--warmup_iters=2"]
     out = subprocess.run([sys.executable, "bench/bench_train.py", *args], cwd=ROOT, capture_output=True, text=True)
-    row = re.search(r"^\| cpu, float32 \| [\d,]+ \| ([\d.]+) \|", out.stdout, re.M)
+    row = re.search(r"^\| eager, float32 \| - \| ([\d.]+) \|", out.stdout, re.M)
     if out.returncode or not row:
         raise SystemExit(f"bench_train.py failed for {name}:\n{out.stdout}\n{out.stderr}")
     return float(row.group(1)) * (1.0 if reference_ms and name == names[0] else cpu_ms_scale)

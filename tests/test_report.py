@@ -109,3 +109,16 @@ def test_missing_pieces_are_listed_not_invented_then_evaluate_fills_them(runs):
     speed = json.loads((runs / "out_sft" / "speed.json").read_text(encoding="utf-8"))
     assert speed["new_tokens"] == 256 and speed["batch"] == 1 and speed["device"] == "cpu"
     assert f"| {speed['seconds']:.2f} |" in section(text, 8) and "50 s" in section(text, 8)
+
+
+def test_paths_show_from_the_project_or_from_home_else_as_given(monkeypatch, tmp_path):
+    from wuxia.report import PROJECT, shown_path
+
+    home = tmp_path / "me"
+    monkeypatch.setenv("HOME", str(home))
+    assert shown_path(os.path.join(PROJECT, "out", "sft")) == os.path.join("out", "sft")
+    assert shown_path(str(home / "novels" / "射雕英雄传.txt")) == os.path.join("~", "novels", "射雕英雄传.txt")
+    assert shown_path(str(tmp_path / "me2" / "a.txt")) == str(tmp_path / "me2" / "a.txt")  # beside home, not in it
+    assert shown_path(str(tmp_path / "a.txt")) == str(tmp_path / "a.txt")
+    monkeypatch.setenv("HOME", "/")  # a home of / would make every path ~/...
+    assert shown_path(str(tmp_path / "a.txt")) == str(tmp_path / "a.txt")

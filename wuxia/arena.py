@@ -220,11 +220,11 @@ def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256
         with gr.Row():
             sides = []
             for side in ("left", "right"):
-                with gr.Column():
-                    sides.append(answer_boxes(gr, f"{side} answer", lines=10, elem_id=f"{side}_answer",
-                                              passages=f"passages the {side} answer read (open-book models)")
-                                 + [gr.Markdown(elem_id=f"{side}_speed")])
-        (left_answer, left_passages, left_speed), (right_answer, right_passages, right_speed) = sides
+                with gr.Column():  # the speed line over the answer, level with the other side's
+                    sides.append([gr.Markdown(elem_id=f"{side}_speed"),
+                                  *answer_boxes(gr, f"{side} answer", lines=10, elem_id=f"{side}_answer",
+                                                passages=f"passages the {side} answer read (open-book models)")])
+        (left_speed, left_answer, left_passages), (right_speed, right_answer, right_passages) = sides
         battle = gr.State(None)
         with gr.Row():
             buttons = {key: gr.Button(label, elem_id=f"vote_{key}") for key, label in VOTES.items()}

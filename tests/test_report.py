@@ -122,3 +122,18 @@ def test_paths_show_from_the_project_or_from_home_else_as_given(monkeypatch, tmp
     assert shown_path(str(tmp_path / "a.txt")) == str(tmp_path / "a.txt")
     monkeypatch.setenv("HOME", "/")  # a home of / would make every path ~/...
     assert shown_path(str(tmp_path / "a.txt")) == str(tmp_path / "a.txt")
+
+
+def test_the_rouge_chart_draws_a_bar_for_each_row_even_when_two_share_a_name(monkeypatch, tmp_path):
+    """Two runs evaluated on the same questions both carry a row 'baseline: echo the question'."""
+    from matplotlib.figure import Figure
+
+    from wuxia.plotting import plot_bars
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path: saved.append(figure))
+    names = ["sft", "baseline: echo the question", "pretrain", "baseline: echo the question"]
+    plot_bars(names, [0.4, 0.2, 0.07, 0.2], "Rouge-L F1", str(tmp_path / "rouge_l.png"))
+    [axes] = saved[0].axes
+    assert len({bar.get_y() for bar in axes.patches}) == 4
+    assert [label.get_text() for label in axes.get_yticklabels()][::-1] == names

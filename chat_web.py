@@ -20,6 +20,7 @@ from wuxia.checkpoint import CHECKPOINT_CHOICE, load_for_inference
 from wuxia.configurator import AT_LEAST_1, DEVICE, DTYPE, Rule, configure, explain_machine_errors
 from wuxia.device import for_inference, pick_device, weights_format
 from wuxia.generate import DECODING, DECODING_RULES
+from wuxia.report import shown_path
 
 # -----------------------------------------------------------------------------------------------------------
 out_dir = "out/sft"
@@ -51,7 +52,7 @@ model, tokenizer, ckpt = load_for_inference(out_dir, device, checkpoint)
 model, autocast = for_inference(model, device, dtype)
 sft = ckpt.get("data_kind") == "sft"
 find_passages = retrieval.open_book(ckpt, open_book, index)  # None: a closed-book run, or --open_book=False
-title = f"wuxia-gpt · {out_dir} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"
+title = f"wuxia-gpt · {shown_path(out_dir)} ({'SFT' if sft else 'pretrained'}, iteration {ckpt.get('iter_num', '?')})"
 print(f"{title}: on {device}, {weights_format(model, autocast)}"
       + (f"; open book {retrieval.open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
 

@@ -32,7 +32,7 @@ from wuxia.retrieval import show_passages
 from wuxia.plotting import plot_bars, plot_runs, read_log, run_names
 from wuxia import qa_pairs
 from wuxia.qa_pairs import question_kind
-from wuxia.report import markdown_table, read_csv
+from wuxia.report import markdown_table, read_csv, shown_path
 from wuxia.timing import describe_machine, timed
 
 # -----------------------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ for run in out_dir:
     try:
         path = checkpoint_path(run)
     except SystemExit:
-        missing.append((run, "检查点 (checkpoint)", f"python train.py ... --out_dir={run}"))
+        missing.append((run, "检查点 (checkpoint)", f"python train.py ... --out_dir={shown_path(run)}"))
         continue
     checkpoint = load_checkpoint(path)
     model = model_from_checkpoint(checkpoint)
@@ -141,7 +141,7 @@ if evaluate:
 # -----------------------------------------------------------------------------------------------------------
 # 1. data
 lines = [f"# 实验报告：{', '.join(names[r] for r in runs)}", "",
-         f"由 `python report.py --out_dir={' '.join(out_dir)} --output={output}` 于 "
+         f"由 `python report.py --out_dir={' '.join(map(shown_path, out_dir))} --output={shown_path(output)}` 于 "
          f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} 生成。表中的每个数字都读自运行目录和数据目录"
          "中的文件（meta.json、log.csv、ppl.csv、rouge.csv 等）；没有的项目在“缺失项”中列出，没有编造。", ""]
 lines += ["## 1. 数据", ""]
@@ -150,18 +150,19 @@ sft_metas = {}
 for data_dir in datasets:
     meta_path = os.path.join(data_dir, "meta.json")
     if not os.path.isfile(meta_path):
-        lines += [f"### `{data_dir}`", "", f"没有找到 `{meta_path}`：数据目录不在这里，无法说明数据。", ""]
+        lines += [f"### `{shown_path(data_dir)}`", "", f"没有找到 `{shown_path(meta_path)}`：数据目录不在这里，无法说明数据。", ""]
         missing.append((data_dir, "数据集 meta.json", "python prepare.py / prepare_sft.py"))
         continue
     meta = read_json(meta_path)
     if meta.get("kind") == "sft":
         sft_metas[data_dir] = meta
-        lines += [f"### `{data_dir}`（SFT 问答数据）", "",
+        lines += [f"### `{shown_path(data_dir)}`（SFT 问答数据）", "",
                   markdown_table(["记录", "训练行", "验证行", "跳过", "截断", "丢弃", "重复问题", "每行词元 (block_size)",
                                   "分词器", "预训练数据"],
                                  [[meta.get("records"), meta.get("train_rows"), meta.get("val_rows"), meta.get("skipped"),
                                    meta.get("truncated"), meta.get("dropped"), meta.get("duplicates"),
-                                   meta.get("block_size"), meta.get("tokenizer"), meta.get("pretrain_data", "")]]), "",
+                                   meta.get("block_size"), meta.get("tokenizer"),
+                                   shown_path(meta.get("pretrain_data", ""))]]), "",
                   f"模板：`{json.dumps(meta.get('template', ''), ensure_ascii=False)}`；只在答案和结尾的 "
                   "`<|endoftext|>` 上计算损失。", ""]
         continue
@@ -169,10 +170,11 @@ for data_dir in datasets:
     options = meta.get("options", {})
     split_rule = (f"每个文档最后 {100 * options.get('val_fraction', 0.1):g}% 作为验证集" +
                   (f"（只取路径匹配 `{options['val_from']}` 的文件）".replace("|", "\\|") if options.get("val_from") else ""))
-    lines += [f"### `{data_dir}`（预训练语料）", "",
+    lines += [f"### `{shown_path(data_dir)}`（预训练语料）", "",
               markdown_table(["文件", "编码", "文档", "字符", "词元", "替换字节", "删除段落"],
-                             [[f"`{f['path']}`", f.get("encoding", ""), f"{f.get('documents', 1):,}", f"{f['chars']:,}",
-                               f"{f['tokens']:,}", f"{f.get('replaced_bytes', 0):,}", f"{f.get('dropped_paragraphs', 0):,}"]
+                             [[f"`{shown_path(f['path'])}`", f.get("encoding", ""), f"{f.get('documents', 1):,}",
+                               f"{f['chars']:,}", f"{f['tokens']:,}", f"{f.get('replaced_bytes', 0):,}",
+                               f"{f.get('dropped_paragraphs', 0):,}"]
                               for f in files]), "",
               markdown_table(["分词器", "词表大小", "训练词元", "训练字符", "验证词元", "验证字符", "每字符词元", "验证集划分"],
                              [[meta.get("tokenizer"), f"{meta.get('vocab_size', 0):,}", f"{meta.get('train_tokens', 0):,}",
@@ -194,11 +196,11 @@ for data_dir, meta in sft_metas.items():
     sft_options = meta.get("options", {})
     val_split = ("验证集来自 --val_input 的文件" if sft_options.get("val_input") else
                  f"随机划分验证集，seed {sft_options.get('seed')}")
-    lines += [f"`{data_dir}` 由 `prepare_sft.py` 从下面的问答文件生成（{val_split}）：", ""]
+    lines += [f"`{shown_path(data_dir)}` 由 `prepare_sft.py` 从下面的问答文件生成（{val_split}）：", ""]
     for f in meta.get("files", []):
         made = os.path.splitext(f["path"])[0] + ".make_qa.json"  # make_qa.py's summary beside its output
         readme = os.path.join(os.path.dirname(f["path"]), "README.md")
-        line = f"- `{f['path']}`（{f.get('split', '')}，{f.get('records')} 条记录，跳过 {f.get('skipped', 0)} 条）："
+        line = f"- `{shown_path(f['path'])}`（{f.get('split', '')}，{f.get('records')} 条记录，跳过 {f.get('skipped', 0)} 条）："
         if os.path.isfile(made):
             summary = read_json(made)
             rejected = summary.get("rejected", {})
@@ -209,7 +211,8 @@ for data_dir, meta in sft_metas.items():
         elif os.path.isfile(readme):
             with open(readme, encoding="utf-8") as r:
                 first_paragraphs = r.read().strip().split("\n\n")[:2]
-            line += f"来源说明（`{readme}`）：" + " ".join(p.replace("\n", " ").lstrip("# ") for p in first_paragraphs)
+            line += (f"来源说明（`{shown_path(readme)}`）："
+                     + " ".join(p.replace("\n", " ").lstrip("# ") for p in first_paragraphs))
         else:
             line += "meta 中没有它是怎么做的记录（不是 make_qa.py 生成的，旁边也没有 README.md）。"
         lines.append(line)
@@ -224,7 +227,7 @@ for run, info in runs.items():
     elapsed = max((float(r["elapsed_sec"]) for r in log_rows if r.get("elapsed_sec")), default=None)
     rows.append([names[run], "SFT" if info["kind"] == "sft" else "预训练", f"{info['params'] / 1e6:.2f}M",
                  f"{args['n_layer']}×{args['n_head']}×{args['n_embd']}", args["block_size"], f"{args['vocab_size']:,}",
-                 info["checkpoint"].get("tokenizer", {}).get("tokenizer"), f"`{info['dataset']}`",
+                 info["checkpoint"].get("tokenizer", {}).get("tokenizer"), f"`{shown_path(info['dataset'])}`",
                  config.get("init_from", ""), info["checkpoint"].get("iter_num"), config.get("max_iters", ""),
                  config.get("batch_size", ""), config.get("learning_rate", ""), config.get("dropout", args.get("dropout")),
                  "n/a" if elapsed is None else f"{elapsed / 60:.1f} min"])
@@ -260,11 +263,11 @@ for run in runs:
 ppl_found = [(run, ppl_rows[os.path.normpath(run)]) for run in runs if os.path.normpath(run) in ppl_rows]
 for run in runs:
     if os.path.normpath(run) not in ppl_rows:
-        missing.append((run, "困惑度 (ppl.csv)", f"python eval_ppl.py --out_dir={run}"))
+        missing.append((run, "困惑度 (ppl.csv)", f"python eval_ppl.py --out_dir={shown_path(run)}"))
 if ppl_found:
     lines += [markdown_table(["运行", "数据", "评估范围", "词元", "损失", "词元困惑度", "每字符比特", "字符困惑度"],
-                             [[names[run], f"`{r['dataset']}`", r["scored"], f"{int(r['tokens']):,}", fmt(r["loss"]),
-                               fmt(r["token_ppl"], 3), fmt(r["bits_per_char"]), fmt(r["char_ppl"], 3)]
+                             [[names[run], f"`{shown_path(r['dataset'])}`", r["scored"], f"{int(r['tokens']):,}",
+                               fmt(r["loss"]), fmt(r["token_ppl"], 3), fmt(r["bits_per_char"]), fmt(r["char_ppl"], 3)]
                               for run, r in ppl_found]), "",
               "损失是每个词元的平均负对数似然（nat）；每字符比特 = 总负对数似然 / ln 2 / 字符数，不同分词器的模型用它比较。", ""]
     bits = [(names[run], float(r["bits_per_char"])) for run, r in ppl_found if r["bits_per_char"] not in ("", None)]
@@ -293,8 +296,8 @@ rouge_table, rouge_settings, per_question = None, [], {}
 for run in runs:
     if not os.path.isfile(in_run(run, "rouge.md")):
         if runs[run]["kind"] == "sft" or baseline_qa:
-            qa = "" if runs[run]["kind"] == "sft" else f" --qa={baseline_qa}"
-            missing.append((run, "Rouge-L (rouge.md)", f"python eval_rouge.py --out_dir={run}{qa}"))
+            qa = "" if runs[run]["kind"] == "sft" else f" --qa={shown_path(baseline_qa)}"
+            missing.append((run, "Rouge-L (rouge.md)", f"python eval_rouge.py --out_dir={shown_path(run)}{qa}"))
         continue
     header, table_rows = first_table(in_run(run, "rouge.md"))
     if header:
@@ -333,7 +336,7 @@ lines += ["## 7. 生成样例", "", "### 续写与回答（samples.txt）", ""]
 for run in runs:
     path = in_run(run, "samples.txt")
     if not os.path.isfile(path):
-        missing.append((run, "样例 (samples.txt)", f"python sample.py --out_dir={run}"))
+        missing.append((run, "样例 (samples.txt)", f"python sample.py --out_dir={shown_path(run)}"))
         continue
     with open(path, encoding="utf-8") as f:
         blocks = [b for b in f.read().split("--- sample ") if b.strip()][:samples_shown]
@@ -373,7 +376,7 @@ speed_rows = []
 for run in runs:
     path = in_run(run, "speed.json")
     if not os.path.isfile(path):
-        missing.append((run, "生成速度 (speed.json)", f"python report.py --out_dir={run} --evaluate"))
+        missing.append((run, "生成速度 (speed.json)", f"python report.py --out_dir={shown_path(run)} --evaluate"))
         continue
     speed = read_json(path)
     limit = SPEED_LIMITS["cuda" if speed["device"].startswith("cuda") else "cpu"]
@@ -393,7 +396,8 @@ else:
 lines += ["## 9. 缺失项", ""]
 if missing:
     lines += ["这些内容运行目录里没有，报告里就没有写。用下面的命令补上，或者加 `--evaluate` 重新生成报告：", "",
-              markdown_table(["运行/数据", "缺少", "命令"], [[f"`{r}`", what, f"`{cmd}`"] for r, what, cmd in missing]), ""]
+              markdown_table(["运行/数据", "缺少", "命令"],
+                             [[f"`{shown_path(r)}`", what, f"`{cmd}`"] for r, what, cmd in missing]), ""]
 else:
     lines += ["没有。", ""]
 

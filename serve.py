@@ -73,13 +73,14 @@ if len(set(model_ids)) < len(model_ids):
     model_ids = [os.path.normpath(folder) for folder in out_dir]
 for folder, model_id in zip(out_dir, model_ids):
     model, tokenizer, ckpt = load_for_inference(folder, device, checkpoint)
+    parameters = model.num_params()  # counted before for_inference: int8 weights are buffers, not parameters
     model, autocast = for_inference(model, device, dtype)
     sft = ckpt.get("data_kind") == "sft"
     find_passages = retrieval.open_book(ckpt, open_book, index)  # a bad index stops here, before serving
     engine = start_engine(model, tokenizer.eot_id, max_batch=max_batch, max_waiting=max_waiting, autocast=autocast)
     models[model_id] = ServedModel(model_id, engine, tokenizer, sft, int(time.time()), find_passages)
     print(f"{model_id}: {'SFT, answers questions' if sft else 'pretrained, continues text'}; "
-          f"{model.num_params() / 1e6:.2f}M parameters, context {model.config.block_size} tokens, on {device}"
+          f"{parameters / 1e6:.2f}M parameters, context {model.config.block_size} tokens, on {device}"
           + (f"; open book {retrieval.open_book_summary(ckpt, open_book, index)}" if ckpt.get("retrieval") else ""))
 
 app = build_api(models, api_key=api_key or None, max_tokens_default=max_tokens_default,

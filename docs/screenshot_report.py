@@ -64,8 +64,10 @@ from PIL import Image, ImageChops  # noqa: E402
 with Image.open(output) as shot:
     shot = shot.convert("RGB")
     content = ImageChops.difference(shot, Image.new("RGB", shot.size, (255, 255, 255))).getbbox()
+    if content and content[3] >= shot.height - 1:
+        raise SystemExit(f"the page is taller than --height={height}: pass a larger one")
     if content:
-        shot = shot.crop((0, 0, shot.width, min(shot.height, content[3] + 24)))
-    shot.quantize(256).save(output, optimize=True)  # 256 colours are plenty for text and plots: a third of the size
+        shot = shot.crop((0, 0, shot.width, content[3] + 24))
+    shot.quantize(96).save(output, optimize=True)  # 96 colours keep text and plots as they are: a third of the size
     size = shot.size
 print(f"saved {output} ({os.path.getsize(output) / 1024:.0f} KB, {size[0]}x{size[1]})")

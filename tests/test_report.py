@@ -119,3 +119,31 @@ def test_read_csv_reads_back_what_write_report_wrote(tmp_path):
     csv_path, _ = write_report(str(tmp_path / "rouge.csv"), rows, "# Rouge-L")
     assert read_csv(csv_path) == [{"run": "out/sft", "rouge_f": "0.5", "question": "郭靖, 黄蓉"},
                                   {"run": "b", "rouge_f": "1", "question": ""}]
+
+
+def test_paths_show_from_the_project_or_from_home_else_as_given(monkeypatch, tmp_path):
+    from wuxia.report import PROJECT, shown_path
+
+    home = tmp_path / "me"
+    monkeypatch.setenv("HOME", str(home))
+    assert shown_path(os.path.join(PROJECT, "out", "sft")) == os.path.join("out", "sft")
+    assert shown_path(str(home / "novels" / "射雕英雄传.txt")) == os.path.join("~", "novels", "射雕英雄传.txt")
+    assert shown_path(str(tmp_path / "me2" / "a.txt")) == str(tmp_path / "me2" / "a.txt")  # beside home, not in it
+    assert shown_path(str(tmp_path / "a.txt")) == str(tmp_path / "a.txt")
+    monkeypatch.setenv("HOME", "/")  # a home of / would make every path ~/...
+    assert shown_path(str(tmp_path / "a.txt")) == str(tmp_path / "a.txt")
+
+
+def test_the_rouge_chart_draws_a_bar_for_each_row_even_when_two_share_a_name(monkeypatch, tmp_path):
+    """Two runs evaluated on the same questions both carry a row 'baseline: echo the question'."""
+    from matplotlib.figure import Figure
+
+    from wuxia.plotting import plot_bars
+
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path: saved.append(figure))
+    names = ["sft", "baseline: echo the question", "pretrain", "baseline: echo the question"]
+    plot_bars(names, [0.4, 0.2, 0.07, 0.2], "Rouge-L F1", str(tmp_path / "rouge_l.png"))
+    [axes] = saved[0].axes
+    assert len({bar.get_y() for bar in axes.patches}) == 4
+    assert [label.get_text() for label in axes.get_yticklabels()][::-1] == names

@@ -138,7 +138,7 @@ def test_a_mistake_ends_with_a_message_and_leaves_nothing(world, script, args, m
 
 
 SCRIPTS = ["prepare.py", "prepare_sft.py", "train.py", "sample.py", "eval_ppl.py", "eval_rouge.py", "plot_loss.py",
-           "chat_web.py", "tools/poetry/fetch.py", "docs/screenshot_chat_web.py",
+           "chat_web.py", "tools/poetry/fetch.py", "docs/screenshot_page.py",
            *sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "bench", "bench_*.py")))]
 
 

@@ -1,10 +1,11 @@
 """serve.py's two pages, which talk to models only through the OpenAI API, so a classmate's server (or any
 other OpenAI-compatible endpoint) is used exactly like a model of this server:
-  - /chat: ask any served model, the answer streaming in;
+  - /chat: chat_web.py's page (wuxia/chat_page.py) with a model picker: ask any served model, the answer
+    streaming in;
   - /arena: one question to two models at once, both answers streaming side by side with their tokens/s;
     votes are appended to a JSONL file, and a leaderboard ranks the models by Elo rating over the votes.
 An open-book model's answers come with the passages it read (the response's "passages" field): both pages show
-them under the answer.
+them under the answer, in the chat page's boxes.
 """
 import asyncio
 import hmac
@@ -14,10 +15,10 @@ import time
 
 import httpx
 
-from wuxia.chat_page import decoding_controls, require_gradio
+from wuxia.chat_page import answer_boxes, chat_page, decoding_controls, question_box, require_gradio
 from wuxia.generate import DECODING
 from wuxia.retrieval import show_passages
-from wuxia.report import markdown_table
+from wuxia.report import markdown_table, shown_path
 
 VOTES = {"left": "Left is better", "right": "Right is better", "tie": "Tie", "both_bad": "Both are bad"}
 ELO_START, ELO_K = 1000.0, 32.0
@@ -111,7 +112,7 @@ def leaderboard(path):
     ranked = sorted(table.items(), key=lambda kv: -kv[1]["rating"])
     rows = [[rank, name, f"{t['rating']:.0f}", t["battles"], t["wins"], t["ties"]]
             for rank, (name, t) in enumerate(ranked, 1)]
-    counted = f"{len(votes)} vote{'s' if len(votes) != 1 else ''} in {path}"
+    counted = f"{len(votes)} vote{'s' if len(votes) != 1 else ''} in {shown_path(path)}"
     return markdown_table(["rank", "model", "Elo", "battles", "wins", "ties"], rows) + f"\n\n{counted}"
 
 
@@ -124,8 +125,8 @@ def mount(app, page, path, api_key):
 
 
 def build_served_chat(app, own_url, api_key, model_ids, max_new_tokens=256, max_new_tokens_limit=1024, seed=1337):
-    """The chat page at /chat: any served model, through this server's own API."""
-    gr = require_gradio()
+    """The chat page at /chat: chat_web.py's page with a model picker, any served model through this server's
+    own API. Every answer is streamed at once (the server batches them)."""
 
     async def respond(model, question, *controls):
         shown, passages = "", None
@@ -136,23 +137,10 @@ def build_served_chat(app, own_url, api_key, model_ids, max_new_tokens=256, max_
         except RuntimeError as e:
             yield f"{shown}\n[{e}]", passages or ""
 
-    with gr.Blocks(title="wuxia-gpt chat", analytics_enabled=False) as page:
-        gr.Markdown("## wuxia-gpt · chat\nAn SFT model answers the question; a pretrained model continues the text.")
-        with gr.Row():
-            with gr.Column(scale=3):
-                model = gr.Dropdown(model_ids, value=model_ids[0], label="model", elem_id="model")
-                question = gr.Textbox(label="问题 Question", lines=3, elem_id="question", placeholder="郭靖的师父是谁？")
-                submit = gr.Button("Submit", variant="primary", elem_id="submit")
-                answer = gr.Textbox(label="回答 Answer", lines=12, interactive=False, elem_id="answer")
-                passages = gr.Textbox(label="资料 Passages the answer read (open-book models)", lines=4,
-                                      interactive=False, elem_id="passages")
-            with gr.Column(scale=1):
-                controls = decoding_controls(gr, DECODING, max_new_tokens, max_new_tokens_limit, seed)
-        inputs = [model, question, *controls]
-        outputs = [answer, passages]
-        submit.click(respond, inputs, outputs, concurrency_limit=None, api_name="answer")
-        question.submit(respond, inputs, outputs, concurrency_limit=None, api_visibility="private")
-    mount(app, page.queue(), "/chat", api_key)
+    page = chat_page(respond, "wuxia-gpt · chat", "An SFT model answers the question; a pretrained model continues "
+                     "the text.", DECODING, models=model_ids, passages="资料 Passages the answer read (open-book models)",
+                     max_new_tokens=max_new_tokens, max_new_tokens_limit=max_new_tokens_limit, seed=seed)
+    mount(app, page.queue(default_concurrency_limit=None), "/chat", api_key)
 
 
 def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256, max_new_tokens_limit=1024,
@@ -227,19 +215,16 @@ def build_arena(app, own_url, api_key, model_ids, votes_path, max_new_tokens=256
                                 gr.Textbox(label=f"{side} URL (empty: this server)", elem_id=f"{side}_url",
                                            placeholder="http://192.168.1.23:8000/v1"),
                                 gr.Textbox(label=f"{side} API key", type="password", elem_id=f"{side}_key")]
-        question = gr.Textbox(label="问题 Question", lines=2, elem_id="question", placeholder="郭靖的师父是谁？")
+        question = question_box(gr, lines=2)
         submit = gr.Button("Ask both", variant="primary", elem_id="submit")
         with gr.Row():
-            with gr.Column():
-                left_answer = gr.Textbox(label="left answer", lines=10, interactive=False, elem_id="left_answer")
-                left_speed = gr.Markdown(elem_id="left_speed")
-                left_passages = gr.Textbox(label="passages the left answer read (open-book models)", lines=3,
-                                           interactive=False, elem_id="left_passages")
-            with gr.Column():
-                right_answer = gr.Textbox(label="right answer", lines=10, interactive=False, elem_id="right_answer")
-                right_speed = gr.Markdown(elem_id="right_speed")
-                right_passages = gr.Textbox(label="passages the right answer read (open-book models)", lines=3,
-                                            interactive=False, elem_id="right_passages")
+            sides = []
+            for side in ("left", "right"):
+                with gr.Column():  # the speed line over the answer, level with the other side's
+                    sides.append([gr.Markdown(elem_id=f"{side}_speed"),
+                                  *answer_boxes(gr, f"{side} answer", lines=10, elem_id=f"{side}_answer",
+                                                passages=f"passages the {side} answer read (open-book models)")])
+        (left_speed, left_answer, left_passages), (right_speed, right_answer, right_passages) = sides
         battle = gr.State(None)
         with gr.Row():
             buttons = {key: gr.Button(label, elem_id=f"vote_{key}") for key, label in VOTES.items()}

@@ -126,7 +126,8 @@ def plot_bars(labels, values, xlabel, path, color="C0", xmax=None):
     fig = Figure(figsize=(8, 1.2 + 0.5 * len(labels)), dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    ax.barh(labels[::-1], values[::-1], color=color)
+    ax.barh(range(len(values)), values[::-1], color=color)  # by position: two rows may share a label
+    ax.set_yticks(range(len(labels)), labels[::-1])
     for y, value in enumerate(values[::-1]):
         ax.text(value, y, f" {value:.3f}", va="center")
     ax.set_xlabel(xlabel)

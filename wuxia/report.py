@@ -1,7 +1,23 @@
 """Result tables: Markdown for people, CSV for spreadsheets and sweeps. Used by the eval scripts, report.py and
-the benchmarks."""
+the benchmarks. And how a path is shown to people, so that a report or a page reads the same on every machine."""
 import csv
 import os
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def shown_path(path):
+    """path as people should read it: relative to the project when it lies in it (out/sft), from ~ when it lies
+    in the home folder (~/novels), else as given. Links are not followed: out/sft stays out/sft even where it
+    links elsewhere."""
+    if not path:
+        return path
+    full, home = os.path.abspath(path), os.path.expanduser("~").rstrip(os.sep)  # a home of / is no home
+    if full == PROJECT or full.startswith(PROJECT + os.sep):
+        return os.path.relpath(full, PROJECT)
+    if home and (full == home or full.startswith(home + os.sep)):
+        return "~" + full[len(home):]
+    return path
 
 
 def markdown_table(header, rows):

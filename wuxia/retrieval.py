@@ -23,6 +23,7 @@ import tempfile
 import numpy as np
 
 from wuxia.jsonl import write_jsonl
+from wuxia.report import shown_path
 from wuxia.text import clean_text, find_input_files, read_documents
 
 INDEX_FILE = "index.json"
@@ -302,7 +303,7 @@ def open_book_summary(checkpoint, open_book=True, index=""):
         return "off (a closed-book run)"
     if not open_book:
         return "off (--open_book=False)"
-    return f"on: {settings['k']} passages of up to {settings['chars']} characters from {index or settings['index']}"
+    return f"on: {settings['k']} passages of up to {settings['chars']} characters from {shown_path(index or settings['index'])}"
 
 
 def show_passages(passages):

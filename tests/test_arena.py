@@ -88,9 +88,10 @@ def test_arena_streams_two_servers_at_once_and_counts_a_vote(tmp_path, browser):
                 break
             time.sleep(0.1)
         assert samples[-1] == [400, 400], f"both answers should reach 400 characters: {samples[-1]}"
-        both_grew = [(a, b) for a, b in zip(samples, samples[1:])
-                     if 0 < a[0] < b[0] < 400 and 0 < a[1] < b[1] < 400]
-        assert both_grew, f"no interval in which both answers grew (they should stream at once): {samples}"
+        # one server after the other would show one answer full or empty while the other grows; streaming at
+        # once shows both part-written at the same moment (a busy machine may sample only a few moments)
+        both_partial = [s for s in samples if 0 < s[0] < 400 and 0 < s[1] < 400]
+        assert both_partial, f"no moment with both answers part-written (they should stream at once): {samples}"
         speeds = [browser.find_element(By.ID, f"{side}_speed").text for side in ("left", "right")]
         assert all("400 tokens" in s and "tokens/s" in s for s in speeds), speeds
 

@@ -356,4 +356,7 @@ if master:
         except ImportError as e:
             log(f"no loss plot ({e}); pip install matplotlib")
 if ddp:
+    # wait for rank 0's saving and plotting: a rank that tears gloo down while another still holds the
+    # connection can abort ("terminate called without an active exception") and fail the whole run
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()

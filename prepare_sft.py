@@ -98,8 +98,8 @@ if not input:
 if os.path.abspath(out_dir) == os.path.abspath(pretrain_dir):
     sys.exit(f"--dataset and --pretrain_data both name {out_dir}: the SFT dataset would replace the pretraining "
              "one; choose another --dataset")
-pretrain_meta = load_meta(pretrain_dir, f"--pretrain_data must name a dataset made by prepare.py (python "
-                                        f"prepare.py --dataset=...): its tokenizer is the model's")
+pretrain_meta = load_meta(pretrain_dir, "--pretrain_data must name a dataset made by prepare.py (python "
+                                        "prepare.py --dataset=...): its tokenizer is the model's")
 
 # read every record
 train_examples, skipped, files = read_split(input, "input")
@@ -113,7 +113,7 @@ if len(skipped) > 5:
     print(f"... {len(skipped) - 5} more records skipped", file=sys.stderr)
 if not train_examples or (val_input and not val_examples):
     sys.exit(f"no usable records in {' '.join(input + val_input)}: each needs a question and an answer "
-             f"(keys question/answer in any case, or instruction/input/output)")
+             "(keys question/answer in any case, or instruction/input/output)")
 
 # the tokenizer is the pretraining dataset's, so the ids mean what the pretrained model learned
 tok = tokenizer_from_meta(pretrain_meta)

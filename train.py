@@ -16,7 +16,6 @@ import sys
 import time
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 
 from model import GPT, GPTConfig

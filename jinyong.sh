@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Jin Yong recipe on a CPU, in under 40 minutes on a 2-core machine:
-# prepare the novels -> pretrain (~15 min) -> prepare the QA pairs -> fine-tune (~5 min) -> evaluate -> answer
+# prepare the novels -> pretrain (~26 min) -> prepare the QA pairs -> fine-tune (~7 min) -> evaluate -> answer
 # (see docs/log.md for the timed runs and their machines; a CPU without native bfloat16 trains ~1.6x slower).
 # Run it as `make jinyong NOVELS=<folder of .txt novels>` or `bash jinyong.sh <folder>`.
 # It writes data/ and out/ under the current folder. PRETRAIN_ARGS, SFT_ARGS, EVAL_ARGS and SAMPLE_ARGS pass
@@ -28,11 +28,11 @@ $PYTHON "$ROOT/prepare.py" --dataset=jinyong_char --tokenizer=char --input="$NOV
 if [ "$OPEN_BOOK" = 1 ]; then
     $PYTHON "$ROOT/index.py" --input="$NOVELS" --index=data/jinyong_index
 fi
-step "2/6 pretrain (config/pretrain_jinyong_cpu.py: about 15 minutes on a 2-core CPU, compiled)"
+step "2/6 pretrain (config/pretrain_jinyong_cpu.py: about 26 minutes on a 2-core CPU, compiled)"
 $PYTHON "$ROOT/train.py" "$ROOT/config/pretrain_jinyong_cpu.py" ${PRETRAIN_ARGS:-}
 step "3/6 prepare the question-answer pairs ($QA)"
 $PYTHON "$ROOT/prepare_sft.py" --dataset=sft_jinyong_char --input="$QA" --pretrain_data=data/jinyong_char --block_size=${SFT_BLOCK:-256} $OPEN_BOOK_ARGS
-step "4/6 fine-tune (config/sft_cpu.py: about 5 minutes on a 2-core CPU closed book; open-book rows are longer)"
+step "4/6 fine-tune (config/sft_cpu.py: about 7 minutes on a 2-core CPU closed book; open-book rows are longer)"
 $PYTHON "$ROOT/train.py" "$ROOT/config/sft_cpu.py" ${SFT_ARGS:-}
 step "5/6 bits per character on the held-out text; Rouge-L on the held-out questions"
 $PYTHON "$ROOT/eval_ppl.py" --out_dir=out/pretrain_jinyong_cpu

@@ -304,7 +304,8 @@ for run in runs:
         if rouge_table is None:
             rouge_table = (header, [])
         if header == rouge_table[0]:
-            rouge_table[1].extend(table_rows)
+            # runs asked the same questions share their baseline rows: show each once
+            rouge_table[1].extend(row for row in table_rows if row not in rouge_table[1])
     with open(in_run(run, "rouge.md"), encoding="utf-8") as f:
         rouge_settings += [f"- {names[run]}：{line.strip()[len('Settings: '):]}" for line in f if line.startswith("Settings:")]
     if os.path.isfile(in_run(run, "rouge.csv")):

@@ -2,7 +2,7 @@
 sent one at a time. Reports the aggregate tokens/s (all tokens received / wall time from the first request
 to the last token) and the p50/p95 time to first token, in one run against one server.
 
-    python bench/bench_serve.py             # the CPU preset's model shape: 4 layers, 4 heads, 256 wide, block 256, char vocab
+    python bench/bench_serve.py             # a small CPU model: 4 layers, 4 heads, 256 wide, block 256, char vocab
     python bench/bench_serve.py --tiny      # smoke test (seconds)
 
 The model has random weights (speed does not depend on them) and is saved as a real checkpoint that
@@ -33,7 +33,7 @@ from wuxia.timing import describe_machine  # noqa: E402
 from wuxia.tokenizer import CharTokenizer  # noqa: E402
 
 # -----------------------------------------------------------------------------------------------------------
-n_layer = 4            # the CPU preset's model (config/pretrain_jinyong_cpu.py)
+n_layer = 4            # the CPU recipe's shape until 2026-12-06 (it has 6 layers now): the README's figure
 n_head = 4
 n_embd = 256
 block_size = 256

@@ -5,7 +5,7 @@ peaks, measured in the same run (large float32 and bfloat16 matmuls). On a GPU a
 card's nominal datasheet peak. On a CPU it also shows where a step's time goes: the phases of the step, and
 the operators (matmuls, attention, the rest) as the PyTorch profiler counts them.
 
-    python bench/bench_train.py                  # the CPU recipe's shape: 4 layers, 4 heads, 256 wide, block 256, char vocab
+    python bench/bench_train.py                  # the CPU recipe's shape: 6 layers, 4 heads, 256 wide, block 256, char vocab
     python bench/bench_train.py --batch_size=8   # any of the shape's numbers can be overridden
     python bench/bench_train.py --shape=course   # the course's GPT-2 model: 6 layers, 8 heads, 512 wide, block 512
     python bench/bench_train.py --tiny           # smoke test (seconds)
@@ -60,7 +60,7 @@ configure(globals(), sys.argv[1:], rules={
                      lambda v: bool(v) and set(v.split(",")) <= {"eager", "compiled"})})
 
 SHAPES = {
-    "cpu": dict(n_layer=4, n_head=4, n_embd=256, block_size=256, vocab_size=5120, batch_size=16, dropout=0.0,
+    "cpu": dict(n_layer=6, n_head=4, n_embd=256, block_size=256, vocab_size=5120, batch_size=16, dropout=0.0,
                 arch="llama"),
     "course": dict(n_layer=6, n_head=8, n_embd=512, block_size=512, vocab_size=50304, batch_size=32, dropout=0.2,
                    arch="gpt2"),

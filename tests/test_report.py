@@ -80,6 +80,7 @@ def test_numbers_come_from_the_runs(runs):
     baseline_rows = [line for line in (runs / "out_pre" / "rouge.md").read_text(encoding="utf-8").splitlines()
                      if line.startswith("| out_pre |")]
     assert rouge_rows[0] in section(text, 6) and baseline_rows[0] in section(text, 6)  # the baseline beside it
+    assert section(text, 6).count("| baseline: echo the question |") == 1  # both runs asked the same questions
     with open(runs / "out_pre" / "log.csv", newline="", encoding="utf-8") as f:
         best_val = min(float(r["val_loss"]) for r in csv.DictReader(f) if r["val_loss"])
     assert f"{best_val:.4f}" in section(text, 4)

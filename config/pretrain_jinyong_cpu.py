@@ -1,6 +1,6 @@
 # Pretrain on a laptop CPU in ~26 minutes: 4,200 compiled iterations of a 6-layer model (0.35 s each on a 2-core
 # AMD EPYC with AVX512-BF16 and bfloat16 autocast; about 1.6x that on a 2-core EPYC of an older generation), so
-# that `make jinyong` ends within ~35 minutes. torch.compile made the step 1.6x faster than eager; the time it
+# that `make jinyong` ends within ~35 minutes. torch.compile made the step 1.6-1.8x faster than eager; the time it
 # buys went to depth (6 layers instead of 4) and to more passes over the books, which strong weight decay makes
 # pay (docs/log.md, 2026-12-06: dropout, batch 8 and Muon did no better). A CPU without native bfloat16 trains in
 # float32, ~1.6x slower: lower max_iters there.
@@ -27,4 +27,4 @@ min_lr = 3e-5         # the cosine ends at 1% of the peak: 0.10 bits/char lower 
 warmup_iters = 100
 eval_interval = 1050
 eval_iters = 20
-compile = True        # torch.compile: 1.63x faster steps after a compile of 10-20 s (falls back where it fails)
+compile = True        # torch.compile: ~1.6-1.8x faster steps after a compile of 10-20 s (falls back where it fails)
